@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/radar-assets: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/radar-assets
+
+demo: install
+	$(BIN)/radar-assets demo $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/render.py ../shared/data/level2/KLOT/KLOT20210625_075154_V06
+	$(BIN)/python bench/synth.py
+	$(BIN)/python bench/feed.py
+	$(BIN)/python bench/api_load.py
+
+clean:
+	rm -rf .radar-assets

@@ -1,0 +1,9 @@
+"""Sub-commands of ``radar-assets`` that belong to one asset family each."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(main: click.Group, source: click.Group) -> None:
+    """Attach the family commands to the top-level group (and ``source``)."""

@@ -1,0 +1,265 @@
+"""Ingest of one site-day of source files into the platform store, with one catalog row per file.
+
+Invariants
+----------
+- Every source key of the partition ends in exactly one row: ``scans`` (copied, described) or ``rejects``
+  (with the reason it could not be read). One bad file never stops the others.
+- Incremental: a source file whose copy exists in the store with the recorded size is not read again;
+  its previous row is kept unchanged, so a re-run produces identical rows (and the caller writes nothing).
+- The store key of a copy depends only on the source key (:attr:`SourceKey.store_key`).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from radar_assets.lib.keys import (
+    KeyParseError,
+    SourceKey,
+    level2_prefix,
+    level3_prefix,
+    parse_key,
+    sha256_hex,
+)
+from radar_assets.lib.store import ObjectStore
+
+# Level 3 products listed per site-day by default: the ones the platform renders or summarises.
+DEFAULT_LEVEL3_PRODUCTS = (
+    "N0Q", "N0B", "N0H", "HHC", "DAA", "DTA", "DPR", "N1P", "NTP", "N0S", "N0U", "N0C", "N0X", "NSW",
+)  # fmt: skip
+
+TS = pa.timestamp("us", tz="UTC")
+
+SCANS_SCHEMA = pa.schema(
+    [
+        ("scan_id", pa.string()),
+        ("site", pa.string()),
+        ("level", pa.int8()),
+        ("product", pa.string()),
+        ("product_code", pa.int16()),
+        ("volume_start", TS),
+        ("vcp", pa.int16()),
+        ("sweep_count", pa.int16()),
+        ("elevations", pa.list_(pa.float32())),
+        ("bytes", pa.int64()),
+        ("sha256", pa.string()),
+        ("source_key", pa.string()),
+        ("store_key", pa.string()),
+        ("partition", pa.string()),
+        ("ingested_at", TS),
+    ]
+)
+
+REJECTS_SCHEMA = pa.schema(
+    [
+        ("source_key", pa.string()),
+        ("site", pa.string()),
+        ("level", pa.int8()),
+        ("product", pa.string()),
+        ("partition", pa.string()),
+        ("asset", pa.string()),
+        ("reason", pa.string()),
+        ("bytes", pa.int64()),
+        ("sha256", pa.string()),
+        ("rejected_at", TS),
+    ]
+)
+
+
+class SourceDecodeError(ValueError):
+    """A source file that cannot be read as what its key says it is."""
+
+
+@dataclass
+class IngestResult:
+    scans: pa.Table
+    rejects: pa.Table
+    listed: int = 0
+    copied: int = 0
+    reused: int = 0
+    copied_bytes: int = 0
+    new_scan_ids: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.copied > 0
+
+
+def list_partition_sources(
+    source: ObjectStore,
+    site: str,
+    day: str,
+    level3_products: Iterable[str] = DEFAULT_LEVEL3_PRODUCTS,
+    level3_source: ObjectStore | None = None,
+) -> list[tuple[SourceKey, int]]:
+    """Source keys (with sizes) of one site-day in both public layouts; ``_MDM`` and foreign keys skipped."""
+    level3_source = level3_source or source
+    found: list[tuple[SourceKey, int]] = []
+    for key, size in source.list_objects(level2_prefix(site, day)):
+        try:
+            parsed = parse_key(key)
+        except KeyParseError:
+            continue
+        if parsed.level == 2 and parsed.site == site:
+            found.append((parsed, size))
+    for product in level3_products:
+        for key, size in level3_source.list_objects(level3_prefix(site, product) + day.replace("-", "_") + "_"):
+            try:
+                parsed = parse_key(key)
+            except KeyParseError:
+                continue
+            if parsed.level == 3 and parsed.partition_day == day:
+                found.append((parsed, size))
+    return sorted(found, key=lambda item: item[0].key)
+
+
+def describe_source(parsed: SourceKey, data: bytes) -> dict:
+    """Read a source file's metadata (site, time, VCP, sweeps / product code).
+
+    Raises
+    ------
+    SourceDecodeError
+        For a truncated, corrupt or mislabelled file, with a message naming the problem.
+    """
+    if parsed.level == 2:
+        from radar_assets.lib.readers.nexrad_level2 import read_level2_metadata
+
+        if parsed.compressed or data[:2] == b"\x1f\x8b":
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError) as exc:
+                raise SourceDecodeError(f"gzip stream corrupt or truncated: {exc}") from exc
+        try:
+            meta = read_level2_metadata(data, site_hint=parsed.site)
+        except Exception as exc:  # any decoder failure is a property of the file, recorded as a reject
+            raise SourceDecodeError(f"{type(exc).__name__}: {exc}") from exc
+        angles = [float(a) for a in meta["fixed_angles"]]
+        return {
+            "product_code": None,
+            "volume_start": meta["start_time"],
+            "vcp": meta.get("vcp"),
+            "sweep_count": int(meta["sweep_count"]),
+            "elevations": angles,
+        }
+    from radar_assets.lib.readers.nexrad_level3 import read_level3_metadata
+
+    try:
+        meta = read_level3_metadata(data)
+    except Exception as exc:
+        raise SourceDecodeError(f"{type(exc).__name__}: {exc}") from exc
+    elevation = meta.get("elevation")
+    return {
+        "product_code": int(meta["product_code"]),
+        "volume_start": meta["time"],
+        "vcp": meta.get("vcp"),
+        "sweep_count": 1,
+        "elevations": [float(elevation)] if elevation is not None else [],
+    }
+
+
+def ingest_partition(
+    source: ObjectStore,
+    store: ObjectStore,
+    site: str,
+    day: str,
+    partition: str,
+    previous_scans: pa.Table | None = None,
+    previous_rejects: pa.Table | None = None,
+    level3_products: Iterable[str] = DEFAULT_LEVEL3_PRODUCTS,
+    level3_source: ObjectStore | None = None,
+    describe: Callable[[SourceKey, bytes], dict] = describe_source,
+    threads: int = 4,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestResult:
+    """Copy a site-day's new source files into ``store`` and describe each one.
+
+    ``previous_scans`` / ``previous_rejects`` are the partition's rows from the last run; files already
+    copied with the same size keep their row, so re-running yields identical tables.
+    """
+    level3_source = level3_source or source
+    sources = list_partition_sources(source, site, day, level3_products, level3_source)
+    prev = {r["source_key"]: r for r in (previous_scans.to_pylist() if previous_scans is not None else [])}
+    prev_rej = {r["source_key"]: r for r in (previous_rejects.to_pylist() if previous_rejects is not None else [])}
+
+    reuse, todo = [], []
+    for parsed, size in sources:
+        row = prev.get(parsed.key)
+        if row is not None and row["bytes"] == size and store.exists(parsed.store_key):
+            reuse.append(row)
+        else:
+            todo.append(parsed)
+
+    def work(parsed: SourceKey) -> tuple[str, dict]:
+        data = (source if parsed.level == 2 else level3_source).get_bytes(parsed.key)
+        digest = sha256_hex(data)
+        try:
+            meta = describe(parsed, data)
+        except SourceDecodeError as exc:
+            reason = str(exc) if str(exc).startswith(parsed.key) else f"{parsed.key}: {exc}"
+            old = prev_rej.get(parsed.key)
+            # An unchanged bad file keeps its first rejection time, so a re-run rewrites nothing.
+            same = old is not None and old["sha256"] == digest and old["reason"] == reason
+            return "reject", {
+                "source_key": parsed.key,
+                "site": parsed.site,
+                "level": parsed.level,
+                "product": parsed.product,
+                "partition": partition,
+                "asset": "raw_scans",
+                "reason": reason,
+                "bytes": len(data),
+                "sha256": digest,
+                "rejected_at": old["rejected_at"] if same else now(),
+            }
+        store.put_bytes(parsed.store_key, data)
+        return "scan", {
+            "scan_id": parsed.scan_id,
+            "site": parsed.site,
+            "level": parsed.level,
+            "product": parsed.product,
+            **meta,
+            "bytes": len(data),
+            "sha256": digest,
+            "source_key": parsed.key,
+            "store_key": parsed.store_key,
+            "partition": partition,
+            "ingested_at": now(),
+        }
+
+    scans, rejects = list(reuse), []
+    copied_bytes = 0
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for done, (kind, row) in enumerate(pool.map(work, todo), start=1):
+            if kind == "scan":
+                scans.append(row)
+                copied_bytes += row["bytes"]
+            else:
+                rejects.append(row)
+            if progress:
+                progress(done, len(todo))
+    scans.sort(key=lambda r: (r["volume_start"], r["scan_id"]))
+    rejects.sort(key=lambda r: r["source_key"])
+    copied = [r for r in scans if r["source_key"] not in {x["source_key"] for x in reuse}]
+    return IngestResult(
+        scans=pa.Table.from_pylist(scans, schema=SCANS_SCHEMA),
+        rejects=pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA),
+        listed=len(sources),
+        copied=len(copied),
+        reused=len(reuse),
+        copied_bytes=copied_bytes,
+        new_scan_ids=[r["scan_id"] for r in copied],
+    )
+
+
+def tables_equal(a: pa.Table | None, b: pa.Table) -> bool:
+    """Whether a partition's new rows equal what is stored (then nothing is rewritten)."""
+    if a is None or a.schema.names != b.schema.names:
+        return False
+    return a.cast(b.schema).equals(b)

@@ -1,0 +1,246 @@
+"""One object-store interface, two implementations: a local directory and S3 (any endpoint).
+
+Invariants
+----------
+- Keys are ``/``-separated relative names; a key never starts with ``/`` and never contains ``..``,
+  so nothing outside the store root can be addressed.
+- Writes are atomic: a reader sees the previous object or the new one, never a partial one
+  (temp file + ``os.replace`` locally; a single PUT on S3).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+class StoreError(Exception):
+    """A store operation failed; the message names the store and the key."""
+
+
+class InvalidKeyError(StoreError, ValueError):
+    """A key that could escape the store root or is otherwise malformed."""
+
+
+def check_key(key: str) -> str:
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise InvalidKeyError(f"invalid store key {key!r}")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidKeyError(f"invalid store key {key!r}")
+    return key
+
+
+class ObjectStore:
+    """Interface shared by :class:`LocalStore` and :class:`S3Store`."""
+
+    url: str
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def get_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def size(self, key: str) -> int:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def list_objects(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Yield ``(key, size)`` for every key starting with ``prefix``, in lexical order."""
+        raise NotImplementedError
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        return (key for key, _size in self.list_objects(prefix))
+
+    def uri(self, key: str) -> str:
+        """A URI for the object that DuckDB/readers understand (a path locally, ``s3://`` on S3)."""
+        raise NotImplementedError
+
+
+@dataclass
+class LocalStore(ObjectStore):
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+        self.url = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise StoreError(f"no object {key!r} in store {self.url}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        return self._path(key).stat().st_size
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def list_objects(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        # Walk only the deepest directory the prefix names, not the whole store.
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root / base if base else self.root
+        if not start.is_dir():
+            return iter(())
+        keys = []
+        for dirpath, _dirs, files in os.walk(start):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue
+                path = os.path.join(dirpath, name)
+                key = os.path.relpath(path, self.root).replace(os.sep, "/")
+                if key.startswith(prefix):
+                    keys.append((key, os.path.getsize(path)))
+        return iter(sorted(keys))
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+
+@dataclass
+class S3Store(ObjectStore):
+    """S3 or any S3-compatible endpoint (SeaweedFS, MinIO). ``anonymous`` for public archives."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    anonymous: bool = False
+    _client: object = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.prefix = self.prefix.strip("/")
+        self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+            from botocore import UNSIGNED
+            from botocore.config import Config
+
+            config = Config(signature_version=UNSIGNED) if self.anonymous else Config(retries={"max_attempts": 5})
+            self._client = boto3.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                region_name=self.region or "us-east-1",
+                aws_access_key_id=None if self.anonymous else self.access_key_id,
+                aws_secret_access_key=None if self.anonymous else self.secret_access_key,
+                config=config,
+            )
+        return self._client
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey as exc:
+            raise StoreError(f"no object {key!r} in store {self.url}") from exc
+
+    def _head(self, key: str):
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._head(key) is not None
+
+    def size(self, key: str) -> int:
+        head = self._head(key)
+        if head is None:
+            raise StoreError(f"no object {key!r} in store {self.url}")
+        return int(head["ContentLength"])
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def list_objects(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        # Prefixes may end in "/" or mid-name, so they are not checked as keys.
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            for obj in page.get("Contents", []):
+                yield obj["Key"][strip:], int(obj["Size"])
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+
+
+def open_store(
+    url: str,
+    *,
+    endpoint_url: str | None = None,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    anonymous: bool = False,
+    region: str | None = None,
+) -> ObjectStore:
+    """Open ``s3://bucket/prefix`` or a local folder (plain path or ``file://``)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "s3":
+        return S3Store(
+            bucket=parsed.netloc,
+            prefix=parsed.path.lstrip("/"),
+            endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
+            access_key_id=access_key_id or os.environ.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            anonymous=anonymous,
+            region=region,
+        )
+    if parsed.scheme == "file":
+        return LocalStore(Path(parsed.path))
+    if parsed.scheme in ("", ) or len(parsed.scheme) == 1:  # plain path (or a Windows drive letter)
+        return LocalStore(Path(url))
+    raise StoreError(f"unsupported store URL {url!r}: use a folder path, file://PATH or s3://BUCKET/PREFIX")
