@@ -163,15 +163,38 @@ class Catalog:
         return open_snapshot(self.snapshot_path)
 
 
-def open_snapshot(path: str | Path, retries: int = 5) -> duckdb.DuckDBPyConnection:
-    """Open a published snapshot read-only (writes through this connection fail in DuckDB itself)."""
+def open_snapshot(path: str | Path, retries: int = 5, *, isolated: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a published snapshot read-only (writes through this connection fail in DuckDB itself).
+
+    ``isolated=True`` is for long-running readers that reopen the path after each publish (the API):
+    ``duckdb.connect`` keeps one database instance per path per process, so while any connection to the
+    replaced file is still open it hands that old file back. An isolated snapshot is attached
+    ``READ_ONLY`` to a private in-memory instance (whose own database is then detached), with file-system
+    access disabled and the configuration locked, so it always reads the file the path names now.
+    """
     path = Path(path)
     if not path.is_file():
         raise CatalogError(f"no catalog snapshot at {path}: materialise an asset and publish the catalog first")
     last: Exception | None = None
     for attempt in range(retries):
         try:
-            return duckdb.connect(str(path), read_only=True)
+            if not isolated:
+                return duckdb.connect(str(path), read_only=True)
+            con = duckdb.connect(":memory:")
+            try:
+                literal = str(path.resolve()).replace("'", "''")
+                con.execute(f"ATTACH '{literal}' AS snapshot (READ_ONLY)")
+                for statement in (
+                    "USE snapshot",
+                    "DETACH memory",
+                    "SET enable_external_access = false",
+                    "SET lock_configuration = true",
+                ):
+                    con.execute(statement)
+            except BaseException:
+                con.close()
+                raise
+            return con
         except duckdb.IOException as exc:  # the file was swapped between stat and open
             last = exc
             time.sleep(0.05 * (attempt + 1))

@@ -11,7 +11,6 @@ Invariants
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -130,13 +129,8 @@ def describe_source(parsed: SourceKey, data: bytes) -> dict:
     if parsed.level == 2:
         from radar_assets.lib.readers.nexrad_level2 import read_level2_metadata
 
-        if parsed.compressed or data[:2] == b"\x1f\x8b":
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise SourceDecodeError(f"gzip stream corrupt or truncated: {exc}") from exc
         try:
-            meta = read_level2_metadata(data, site_hint=parsed.site)
+            meta = read_level2_metadata(data)
         except Exception as exc:  # any decoder failure is a property of the file, recorded as a reject
             raise SourceDecodeError(f"{type(exc).__name__}: {exc}") from exc
         angles = [float(a) for a in meta["fixed_angles"]]

@@ -1,0 +1,85 @@
+"""Response helpers: cache headers, conditional requests, CSV and documented media types."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request, Response
+
+from radar_assets.api.snapshot import Snapshot
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error codes an endpoint can answer (all share one body model)."""
+    from radar_assets.api.models import ErrorMessage
+
+    descriptions = {
+        404: "Unknown id (or its file is missing from the store).",
+        503: "No catalog snapshot is published yet, or the store is unreachable.",
+    }
+    return {code: {"model": ErrorMessage, "description": descriptions[code]} for code in codes}
+
+
+def list_etag(snapshot: Snapshot) -> str:
+    return f'"{snapshot.version}"'
+
+
+def etag_matches(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
+
+
+def cache_headers(max_age: int, etag: str | None = None, *, immutable: bool = False) -> dict[str, str]:
+    control = f"public, max-age={max_age}" + (", immutable" if immutable else "")
+    headers = {"Cache-Control": control}
+    if etag:
+        headers["ETag"] = etag
+    return headers
+
+
+def conditional(request: Request, response: Response, snapshot: Snapshot, max_age: int) -> Response | None:
+    """Set list cache headers on ``response``; a ``304`` response when the client's copy is current."""
+    etag = list_etag(snapshot)
+    headers = cache_headers(max_age, etag)
+    if etag_matches(request, etag):
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    return None
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def csv_bytes(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_value(row.get(c)) for c in columns])
+    return buf.getvalue().encode()
+
+
+def with_media(responses: dict[int | str, dict[str, Any]], media_type: str, schema: dict[str, Any]) -> dict:
+    """``responses`` plus a further media type of the ``200`` answer (e.g. ``text/csv``) beside JSON."""
+    out = dict(responses)
+    out[200] = {"content": {media_type: {"schema": schema}}}
+    return out
+
+
+CSV_SCHEMA: dict[str, Any] = {"type": "string", "description": "CSV with a header row."}

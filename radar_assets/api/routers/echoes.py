@@ -1,0 +1,130 @@
+"""``/echoes`` and ``/echoes/scans``: live-feed echoes (one row per range gate) and per-scan averages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from radar_assets.api.dependencies import SettingsDep, SnapshotsDep
+from radar_assets.api.models import EchoesQuery, EchoPage, EchoScanPage, EchoScansQuery, encode_cursor
+from radar_assets.api.responses import CSV_SCHEMA, conditional, csv_bytes, error_responses, with_media
+from radar_assets.api.snapshot import Session
+from radar_assets.api.sql import Where
+
+router = APIRouter(tags=["echoes"])
+
+ECHO_COLUMNS: dict[str, str] = {
+    "record_id": "VARCHAR",
+    "station": "VARCHAR",
+    "record_time": "TIMESTAMPTZ",
+    "beam": "SMALLINT",
+    "scan_flag": "SMALLINT",
+    "range_gate": "SMALLINT",
+    "velocity": "FLOAT",
+    "power": "FLOAT",
+    "spectral_width": "FLOAT",
+    "ground_scatter": "BOOLEAN",
+    "elevation": "FLOAT",
+    "frequency": "INTEGER",
+    "noise": "FLOAT",
+    "partition": "VARCHAR",
+}
+ECHO_ORDER = ("record_time", "record_id", "range_gate")
+
+SCAN_COLUMNS: dict[str, str] = {
+    "station": "VARCHAR",
+    "scan_start": "TIMESTAMPTZ",
+    "scan_end": "TIMESTAMPTZ",
+    "records": "INTEGER",
+    "echoes": "INTEGER",
+    "mean_velocity": "DOUBLE",
+    "mean_power": "DOUBLE",
+    "mean_width": "DOUBLE",
+    "partition": "VARCHAR",
+}
+SCAN_ORDER = ("scan_start", "station")
+
+
+def _page(
+    session: Session,
+    table: str,
+    columns: dict[str, str],
+    order: tuple[str, ...],
+    time_column: str,
+    kind: str,
+    q: EchoesQuery | EchoScansQuery,
+) -> tuple[list[dict[str, Any]], str | None]:
+    snap = session.snapshot
+    if not snap.has_table(table) or not set(order) <= set(snap.columns[table]):
+        return [], None
+    where = Where()
+    where.add_if(q.station, '"station" = ?')
+    where.add_if(q.start, f'"{time_column}" >= ?')
+    where.add_if(q.end, f'"{time_column}" < ?')
+    where.add(" AND ".join(f'"{c}" IS NOT NULL' for c in order))
+    where.after(order, q.after)
+    order_by = ", ".join(f'"{c}"' for c in order)
+    sql = f"SELECT {snap.select_list(table, columns)} FROM {table}{where.sql()} ORDER BY {order_by} LIMIT ?"
+    rows = session.rows(sql, [*where.params, q.limit + 1])
+    next_cursor = None
+    if len(rows) > q.limit:
+        rows = rows[: q.limit]
+        next_cursor = encode_cursor(kind, tuple(rows[-1][c] for c in order))
+    return rows, next_cursor
+
+
+def _answer(
+    q: EchoesQuery | EchoScansQuery,
+    rows: list[dict[str, Any]],
+    next_cursor: str | None,
+    columns: dict[str, str],
+    version: str,
+    response: Response,
+) -> Any:
+    if q.format == "csv":
+        headers = dict(response.headers.items())
+        if next_cursor:
+            headers["X-Next-Cursor"] = next_cursor
+        return Response(csv_bytes(list(columns), rows), media_type="text/csv; charset=utf-8", headers=headers)
+    return {"items": rows, "next_cursor": next_cursor, "limit": q.limit, "snapshot": version}
+
+
+@router.get(
+    "/echoes",
+    response_model=EchoPage,
+    responses=with_media(error_responses(503), "text/csv", CSV_SCHEMA),
+)
+def list_echoes(
+    q: Annotated[EchoesQuery, Query()],
+    request: Request,
+    response: Response,
+    snapshots: SnapshotsDep,
+    settings: SettingsDep,
+) -> Any:
+    """Echoes ordered by record time. `format=csv` answers CSV; its next cursor is in `X-Next-Cursor`."""
+    with snapshots.session() as session:
+        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+            return not_modified
+        rows, next_cursor = _page(session, "echoes", ECHO_COLUMNS, ECHO_ORDER, "record_time", "echoes", q)
+    return _answer(q, rows, next_cursor, ECHO_COLUMNS, session.snapshot.version, response)
+
+
+@router.get(
+    "/echoes/scans",
+    response_model=EchoScanPage,
+    responses=with_media(error_responses(503), "text/csv", CSV_SCHEMA),
+)
+def list_echo_scans(
+    q: Annotated[EchoScansQuery, Query()],
+    request: Request,
+    response: Response,
+    snapshots: SnapshotsDep,
+    settings: SettingsDep,
+) -> Any:
+    """Per-scan averages of the live feed, ordered by scan start (record time, not arrival time)."""
+    with snapshots.session() as session:
+        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+            return not_modified
+        rows, next_cursor = _page(session, "echo_scans", SCAN_COLUMNS, SCAN_ORDER, "scan_start", "echo_scans", q)
+    return _answer(q, rows, next_cursor, SCAN_COLUMNS, session.snapshot.version, response)

@@ -1,0 +1,239 @@
+"""``/sweeps``: one row per rendered sweep and moment, its files, and GeoJSON of its footprint.
+
+Files are read from the store by the key in the sweep's catalog row, never by anything in the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from radar_assets.api.dependencies import ObjectsDep, SettingsDep, SnapshotsDep
+from radar_assets.api.errors import NotFoundError
+from radar_assets.api.models import (
+    SWEEP_ID_PATTERN,
+    NoQuery,
+    Sweep,
+    SweepFeatureCollection,
+    SweepPage,
+    SweepsQuery,
+    encode_cursor,
+)
+from radar_assets.api.responses import cache_headers, conditional, error_responses, etag_matches
+from radar_assets.api.snapshot import Session
+from radar_assets.api.sql import Where
+
+router = APIRouter(tags=["sweeps"])
+
+TABLE = "sweeps"
+COLUMNS: dict[str, str] = {
+    "sweep_id": "VARCHAR",
+    "scan_id": "VARCHAR",
+    "site": "VARCHAR",
+    "level": "TINYINT",
+    "product": "VARCHAR",
+    "moment": "VARCHAR",
+    "units": "VARCHAR",
+    "sweep_index": "SMALLINT",
+    "elevation": "FLOAT",
+    "sweep_time": "TIMESTAMPTZ",
+    "west": "DOUBLE",
+    "south": "DOUBLE",
+    "east": "DOUBLE",
+    "north": "DOUBLE",
+    "corners": "VARCHAR",
+    "vmin": "FLOAT",
+    "vmax": "FLOAT",
+    "partition": "VARCHAR",
+    "png_key": "VARCHAR",
+    "json_key": "VARCHAR",
+    "cog_key": "VARCHAR",
+}
+SweepIdPath = Annotated[str, Path(pattern=SWEEP_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z-REF-00"])]
+
+# Sweep files: (catalog column, media type, description)
+FILES = {
+    "png": ("png_key", "image/png", "Transparent Web Mercator overlay"),
+    "json": ("json_key", "application/json", "Overlay bounds JSON"),
+    "tif": ("cog_key", "image/tiff; application=geotiff; profile=cloud-optimized", "Cloud-Optimized GeoTIFF"),
+}
+
+
+def _corners(text: Any) -> list[list[float]] | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        value = json.loads(text)
+        pts = [[float(p[0]), float(p[1])] for p in value]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+    return pts if len(pts) >= 3 else None
+
+
+def present(row: dict[str, Any], root: str) -> dict[str, Any]:
+    """A catalog row as the API shows it: links instead of store keys, bounds and corners parsed."""
+    sid = row["sweep_id"]
+    bounds = [row.pop(k) for k in ("west", "south", "east", "north")]
+    out = dict(row)
+    out["bounds"] = bounds if all(isinstance(b, float) and b == b for b in bounds) else None
+    out["corners"] = _corners(row.get("corners"))
+    for ext, (column, _media, _desc) in FILES.items():
+        out[f"{ext}_url"] = f"{root}/sweeps/{sid}.{ext}" if out.pop(column, None) else None
+    out["tiles_url"] = f"{root}/tiles/{sid}/{{z}}/{{x}}/{{y}}.png" if out["tif_url"] else None
+    return out
+
+
+def _feature(sweep: dict[str, Any]) -> dict[str, Any]:
+    ring = None
+    if sweep["corners"]:
+        ring = [*sweep["corners"], sweep["corners"][0]]
+    elif sweep["bounds"]:
+        w, s, e, n = sweep["bounds"]
+        ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
+    geometry = {"type": "Polygon", "coordinates": [ring]} if ring else None
+    return {"type": "Feature", "id": sweep["sweep_id"], "geometry": geometry, "properties": sweep}
+
+
+def query_sweeps(session: Session, q: SweepsQuery) -> tuple[list[dict[str, Any]], str | None]:
+    snap = session.snapshot
+    if not snap.has_table(TABLE):
+        return [], None
+    where = Where()
+    site = q.site
+    if q.scan_id is not None:
+        if site is not None and site != q.scan_id[:4]:
+            return [], None
+        site = q.scan_id[:4]  # lets DuckDB skip other sites' row groups (the table is sorted by site)
+    where.add_if(site, '"site" = ?')
+    where.add_if(q.scan_id, '"scan_id" = ?')
+    where.add_if(q.moment, '"moment" = ?')
+    if q.elevation is not None:
+        where.add('abs("elevation" - ?) <= ?', q.elevation, q.elevation_tolerance)
+    where.add_if(q.start, '"sweep_time" >= ?')
+    where.add_if(q.end, '"sweep_time" < ?')
+    where.after(("sweep_id",), q.after)
+    sql = f'SELECT {snap.select_list(TABLE, COLUMNS)} FROM {TABLE}{where.sql()} ORDER BY "sweep_id" LIMIT ?'
+    rows = session.rows(sql, [*where.params, q.limit + 1])
+    next_cursor = None
+    if len(rows) > q.limit:
+        rows = rows[: q.limit]
+        next_cursor = encode_cursor("sweeps", (rows[-1]["sweep_id"],))
+    return rows, next_cursor
+
+
+def _sweep_row(session: Session, sweep_id: str) -> dict[str, Any]:
+    snap = session.snapshot
+    row = None
+    if snap.has_table(TABLE):
+        row = session.one(
+            f'SELECT {snap.select_list(TABLE, COLUMNS)} FROM {TABLE} WHERE "site" = ? AND "sweep_id" = ? LIMIT 1',
+            [sweep_id[:4], sweep_id],
+        )
+    if row is None:
+        raise NotFoundError(f"no sweep {sweep_id!r} in the catalog")
+    return row
+
+
+GEOJSON = "application/geo+json"
+
+
+@router.get(
+    "/sweeps",
+    response_model=SweepPage | SweepFeatureCollection,
+    responses={
+        **error_responses(503),
+        200: {"content": {GEOJSON: {"schema": {"$ref": "#/components/schemas/SweepFeatureCollection"}}}},
+    },
+)
+def list_sweeps(
+    q: Annotated[SweepsQuery, Query()],
+    request: Request,
+    response: Response,
+    snapshots: SnapshotsDep,
+    settings: SettingsDep,
+) -> Any:
+    """Sweeps ordered by id. `format=geojson` answers a FeatureCollection of the overlay footprints."""
+    with snapshots.session() as session:
+        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+            return not_modified
+        rows, next_cursor = query_sweeps(session, q)
+    root = request.scope.get("root_path", "")
+    items = [present(r, root) for r in rows]
+    page = {"next_cursor": next_cursor, "limit": q.limit, "snapshot": session.snapshot.version}
+    if q.format == "geojson":
+        body = SweepFeatureCollection.model_validate(
+            {"type": "FeatureCollection", "features": [_feature(s) for s in items], **page}
+        )
+        return Response(
+            body.model_dump_json(), media_type=GEOJSON, headers=dict(response.headers.items())
+        )
+    return {"items": items, **page}
+
+
+def _file_route(ext: str):
+    column, media_type, description = FILES[ext]
+
+    def sweep_file(
+        sweep_id: SweepIdPath,
+        _q: Annotated[NoQuery, Query()],
+        request: Request,
+        snapshots: SnapshotsDep,
+        objects: ObjectsDep,
+        settings: SettingsDep,
+    ) -> Response:
+        with snapshots.session() as session:
+            row = _sweep_row(session, sweep_id)
+        key = row.get(column)
+        if not key:
+            raise NotFoundError(f"sweep {sweep_id!r} has no {ext} file")
+        data = objects.read(key, what=f"the {ext} file of sweep {sweep_id!r}")
+        etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+        headers = cache_headers(settings.file_max_age, etag, immutable=True)
+        if etag_matches(request, etag):
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type=media_type, headers=headers)
+
+    sweep_file.__name__ = f"sweep_{ext}"
+    sweep_file.__doc__ = f"{description} of one sweep, read from the store by the key in its catalog row."
+    return sweep_file
+
+
+for _ext, (_column, _media, _desc) in FILES.items():
+    router.add_api_route(
+        f"/sweeps/{{sweep_id}}.{_ext}",
+        _file_route(_ext),
+        methods=["GET"],
+        response_class=Response,
+        responses={
+            **error_responses(404, 503),
+            200: {
+                "content": {
+                    _media.split(";")[0]: {
+                        "schema": {"type": "object"} if _ext == "json" else {"type": "string", "format": "binary"}
+                    }
+                }
+            },
+        },
+        summary=f"Sweep {_ext.upper()} file",
+    )
+
+
+@router.get("/sweeps/{sweep_id}", response_model=Sweep, responses=error_responses(404, 503))
+def get_sweep(
+    sweep_id: SweepIdPath,
+    _q: Annotated[NoQuery, Query()],
+    request: Request,
+    response: Response,
+    snapshots: SnapshotsDep,
+    settings: SettingsDep,
+) -> Any:
+    """One sweep's catalog row, with links to its files and tiles."""
+    with snapshots.session() as session:
+        row = _sweep_row(session, sweep_id)
+        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+            return not_modified
+    return present(row, request.scope.get("root_path", ""))

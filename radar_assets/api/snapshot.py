@@ -1,0 +1,245 @@
+"""The API's view of the catalog: the newest published snapshot, with a small cursor pool per file.
+
+Publishing replaces ``catalog.duckdb`` with ``os.replace``, so the path names a new inode while readers of
+the old one keep reading it. :class:`SnapshotManager` stats the path at most every ``check_interval``
+seconds; when the file changed it opens the new one (read-only, through
+:func:`radar_assets.lib.catalog.open_snapshot`) for new requests and retires the old one, whose
+connection closes as soon as its last in-flight request releases its cursor.
+
+Each request borrows one DuckDB cursor (``con.cursor()``, a connection of its own on the snapshot's
+database) from the pool of the snapshot it started on, so a request never mixes two snapshots and
+requests run concurrently in FastAPI's threadpool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from radar_assets.api.errors import CatalogUnavailableError
+from radar_assets.lib.catalog import CatalogError, open_snapshot
+
+log = logging.getLogger(__name__)
+
+Ident = tuple[int, int, int, int]  # (st_dev, st_ino, st_mtime_ns, st_size): inode numbers are reused
+
+
+def _ident(st: os.stat_result) -> Ident:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class Snapshot:
+    """One opened snapshot file: its metadata, a pool of cursors, and memoised per-snapshot answers."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, ident: Ident, pool_size: int):
+        self._con = con
+        self.ident = ident
+        self.version = f"{ident[1]:x}-{ident[2]:x}"
+        self._pool_size = pool_size
+        self._idle: list[duckdb.DuckDBPyConnection] = []
+        self._active = 0
+        self._retired = False
+        self._closed = False
+        self._lock = threading.Lock()
+        self._memo: dict[Any, Any] = {}
+        self.opened_at = time.time()
+        self.columns: dict[str, dict[str, str]] = {}
+        self.row_counts: dict[str, int] = {}
+        self.published_at: datetime | None = None
+        self._load_meta()
+
+    def _load_meta(self) -> None:
+        cur = self._con.cursor()
+        try:
+            for table, column, dtype in cur.execute(
+                "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = 'main' "
+                "ORDER BY table_name, column_index"
+            ).fetchall():
+                self.columns.setdefault(table, {})[column] = dtype
+            counts: dict[str, int] | None = None
+            if {"published_at", "row_counts"} <= set(self.columns.get("catalog_meta", {})):
+                row = cur.execute("SELECT published_at, row_counts FROM catalog_meta LIMIT 1").fetchone()
+                if row is not None:
+                    self.published_at = row[0]
+                    try:
+                        loaded = json.loads(row[1]) if isinstance(row[1], str) else row[1]
+                        counts = {str(k): int(v) for k, v in dict(loaded).items()}
+                    except (TypeError, ValueError):
+                        counts = None
+            if counts is None:
+                counts = {}
+                for table in self.columns:
+                    if table != "catalog_meta":
+                        counts[table] = cur.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            self.row_counts = counts
+        finally:
+            cur.close()
+
+    # -- tables ------------------------------------------------------------------------------------
+    def has_table(self, table: str) -> bool:
+        return table in self.columns
+
+    def select_list(self, table: str, columns: dict[str, str]) -> str:
+        """``col, col, NULL::TYPE AS col`` for the wanted columns (names and types come from code).
+
+        Columns an older snapshot lacks read as NULL instead of failing the query.
+        """
+        have = self.columns.get(table, {})
+        return ", ".join(f'"{c}"' if c in have else f'NULL::{t} AS "{c}"' for c, t in columns.items())
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """Answer computed once per snapshot (the file never changes)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
+
+    # -- pool --------------------------------------------------------------------------------------
+    def acquire(self) -> duckdb.DuckDBPyConnection | None:
+        with self._lock:
+            if self._closed:
+                return None
+            self._active += 1
+            if self._idle:
+                return self._idle.pop()
+            try:
+                return self._con.cursor()
+            except BaseException:
+                self._active -= 1
+                raise
+
+    def release(self, cur: duckdb.DuckDBPyConnection) -> None:
+        close_all = False
+        with self._lock:
+            self._active -= 1
+            if not self._retired and len(self._idle) < self._pool_size:
+                self._idle.append(cur)
+                cur = None
+            close_all = self._retired and self._active == 0
+        if cur is not None:
+            cur.close()
+        if close_all:
+            self._close()
+
+    def retire(self) -> None:
+        """No new requests will use this snapshot; close it once the in-flight ones are done."""
+        with self._lock:
+            self._retired = True
+            idle = self._active == 0
+        if idle:
+            self._close()
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for cur in idle:
+            cur.close()
+        self._con.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def age_seconds(self) -> float | None:
+        if self.published_at is None:
+            return None
+        return max(0.0, (datetime.now(UTC) - self.published_at).total_seconds())
+
+
+class Session:
+    """One borrowed cursor on one snapshot; all queries take parameters, never formatted values."""
+
+    def __init__(self, snapshot: Snapshot, cursor: duckdb.DuckDBPyConnection):
+        self.snapshot = snapshot
+        self.cursor = cursor
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self.cursor.execute(sql, list(params))
+        names = [d[0] for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self.rows(sql, params)
+        return rows[0] if rows else None
+
+
+class SnapshotManager:
+    """Newest snapshot at ``path``, re-checked at most every ``check_interval`` seconds."""
+
+    def __init__(self, path: str | Path, *, pool_size: int = 16, check_interval: float = 1.0):
+        self.path = Path(path)
+        self.pool_size = pool_size
+        self.check_interval = check_interval
+        self._snapshot: Snapshot | None = None
+        self._checked = -math.inf
+        self._lock = threading.Lock()
+
+    def current(self, *, force_check: bool = False) -> Snapshot:
+        snap = self._snapshot
+        if snap is not None and not force_check and time.monotonic() - self._checked < self.check_interval:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap is not None and not force_check and time.monotonic() - self._checked < self.check_interval:
+                return snap
+            self._checked = time.monotonic()
+            try:
+                ident = _ident(os.stat(self.path))
+            except OSError:
+                if snap is not None:  # keep serving the file we have
+                    return snap
+                raise CatalogUnavailableError(
+                    "no catalog snapshot has been published yet: materialise an asset and publish the catalog"
+                ) from None
+            if snap is not None and snap.ident == ident:
+                return snap
+            try:
+                new = Snapshot(open_snapshot(self.path, isolated=True), ident, self.pool_size)
+            except (CatalogError, duckdb.Error, OSError) as exc:
+                log.warning("cannot open catalog snapshot %s: %s", self.path, exc)
+                self._checked = -math.inf  # try again on the next request
+                if snap is not None:
+                    return snap
+                raise CatalogUnavailableError("the catalog snapshot cannot be opened") from None
+            self._snapshot = new
+            if snap is not None:
+                snap.retire()
+            log.info("catalog snapshot %s opened (%s)", new.version, new.row_counts)
+            return new
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Borrow a cursor on the newest snapshot for the duration of one request."""
+        for _ in range(5):
+            snap = self.current()
+            cur = snap.acquire()
+            if cur is not None:
+                break
+        else:  # pragma: no cover - only if snapshots are swapped faster than we can borrow a cursor
+            raise CatalogUnavailableError("the catalog snapshot is being replaced; try again")
+        try:
+            yield Session(snap, cur)
+        finally:
+            snap.release(cur)
+
+    def close(self) -> None:
+        with self._lock:
+            snap, self._snapshot = self._snapshot, None
+        if snap is not None:
+            snap.retire()

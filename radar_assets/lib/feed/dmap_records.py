@@ -1,0 +1,159 @@
+"""fitacf records (darn-dmap dictionaries) -> the fields the feed needs: record time, beam, scan flag, echoes.
+
+darn-dmap 0.8 reads fitacf with ``dmap.read_fitacf(source, mode="lax")`` where ``source`` is a path or the
+record bytes; it returns ``(records, bad_byte_index)`` and ``bad_byte_index`` is ``None`` when every byte
+parsed. It raises (``OSError``, ``ValueError``) on some garbage instead of returning, so callers catch broadly.
+
+Field mapping (fitacf format, SuperDARN RST):
+
+======================  ===========================================================
+echo column             fitacf field
+======================  ===========================================================
+record_time             ``time.yr/mo/dy/hr/mt/sc/us`` (UTC)
+beam                    ``bmnum``
+scan_flag               ``scan`` (1 = first beam of a scan; -1 = first beam of a scan
+                        swept in reverse beam order, RST's ``abs(scan) == 1``)
+channel                 ``channel`` (stereo radars interleave two channels)
+range_gate              ``slist[i]``
+velocity                ``v[i]`` (m/s)
+power                   ``p_l[i]`` (dB, lambda fit)
+spectral_width          ``w_l[i]`` (m/s, lambda fit)
+ground_scatter          ``gflg[i] != 0``
+elevation               ``elv[i]`` when the record carries it (needs XCF), else null
+frequency               ``tfreq`` (kHz)
+noise                   ``noise.sky``
+======================  ===========================================================
+
+Invariants
+----------
+- :func:`check_record` accepts a record only if every scalar in :data:`REQUIRED_SCALARS` is present, the
+  time fields form a valid UTC instant, and when ``slist`` is present, every vector of
+  :data:`ECHO_VECTORS` is present with the same length. A record without ``slist`` has no echoes (valid).
+- :func:`record_time_us` is the record's own time (never the arrival time), in microseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import calendar
+from typing import Any
+
+import dmap
+import numpy as np
+
+REQUIRED_SCALARS = (
+    "stid",
+    "time.yr",
+    "time.mo",
+    "time.dy",
+    "time.hr",
+    "time.mt",
+    "time.sc",
+    "time.us",
+    "bmnum",
+    "scan",
+    "channel",
+    "tfreq",
+    "noise.sky",
+)
+ECHO_VECTORS = ("slist", "v", "p_l", "w_l", "gflg")
+
+
+class RecordError(ValueError):
+    """A DMAP payload that is not exactly one usable fitacf record. ``reason`` is a short code."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def record_time_us(rec: dict[str, Any]) -> int:
+    """Record time as integer microseconds since 1970-01-01 UTC; ``RecordError("bad_time")`` if invalid."""
+    try:
+        yr, mo, dy = int(rec["time.yr"]), int(rec["time.mo"]), int(rec["time.dy"])
+        hr, mt, sc, us = int(rec["time.hr"]), int(rec["time.mt"]), int(rec["time.sc"]), int(rec["time.us"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordError("missing_fields", f"time fields: {exc}") from exc
+    # calendar.timegm accepts out-of-range fields silently (month 13 -> next year), so check them first.
+    if not (
+        1970 <= yr <= 2200
+        and 1 <= mo <= 12
+        and 1 <= dy <= calendar.monthrange(yr, mo)[1]
+        and 0 <= hr < 24
+        and 0 <= mt < 60
+        and 0 <= sc < 61
+        and 0 <= us < 1_000_000
+    ):
+        raise RecordError("bad_time", f"invalid record time {yr}-{mo}-{dy} {hr}:{mt}:{sc}.{us:06d}")
+    return calendar.timegm((yr, mo, dy, hr, mt, sc, 0, 0, 0)) * 1_000_000 + us
+
+
+def check_record(rec: dict[str, Any]) -> int:
+    """Validate one decoded fitacf record (see module invariants); returns its time in microseconds."""
+    missing = [k for k in REQUIRED_SCALARS if k not in rec]
+    if missing:
+        raise RecordError("missing_fields", f"missing {', '.join(missing)}")
+    if "slist" in rec:
+        absent = [k for k in ECHO_VECTORS if k not in rec]
+        if absent:
+            raise RecordError("missing_fields", f"slist present but missing {', '.join(absent)}")
+        n = len(rec["slist"])
+        uneven = [k for k in (*ECHO_VECTORS, "elv") if k in rec and len(rec[k]) != n]
+        if uneven:
+            raise RecordError("missing_fields", f"vectors {', '.join(uneven)} differ in length from slist ({n})")
+    return record_time_us(rec)
+
+
+def parse_one(dmap_bytes: bytes) -> dict[str, Any]:
+    """Decode bytes that must hold exactly one fitacf record; raise :class:`RecordError` otherwise."""
+    try:
+        recs, bad_at = dmap.read_fitacf(dmap_bytes, mode="lax")
+    except Exception as exc:  # darn-dmap raises OSError/ValueError on some garbage instead of returning
+        raise RecordError("bad_dmap", f"{type(exc).__name__}: {exc}") from exc
+    if bad_at is not None:
+        raise RecordError("bad_dmap", f"not a fitacf record from byte {bad_at} of {len(dmap_bytes)}")
+    if len(recs) != 1:
+        raise RecordError("multiple_records" if recs else "bad_dmap", f"{len(recs)} fitacf records in one message")
+    return recs[0]
+
+
+def parse_many(payloads: list[bytes]) -> list[dict[str, Any]]:
+    """Decode many single-record payloads (each already validated by :func:`parse_one`) in one call.
+
+    One darn-dmap call over the concatenation costs the same per record as one call each but avoids the
+    per-call overhead; if the counts disagree (should not happen for validated payloads) it falls back
+    to decoding them one by one so that record ``i`` always belongs to payload ``i``.
+    """
+    if not payloads:
+        return []
+    try:
+        recs, bad_at = dmap.read_fitacf(b"".join(payloads), mode="lax")
+        if bad_at is None and len(recs) == len(payloads):
+            return recs
+    except Exception:
+        pass
+    return [parse_one(p) for p in payloads]
+
+
+def echo_arrays(rec: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The echo vectors of one record (empty arrays when it has no ``slist``)."""
+    if "slist" not in rec:
+        empty_f = np.empty(0, np.float32)
+        return {
+            "range_gate": np.empty(0, np.int16),
+            "velocity": empty_f,
+            "power": empty_f,
+            "spectral_width": empty_f,
+            "ground_scatter": np.empty(0, bool),
+            "elevation": empty_f,
+        }
+    n = len(rec["slist"])
+    elv = rec.get("elv")
+    return {
+        "range_gate": np.asarray(rec["slist"], np.int16),
+        "velocity": np.asarray(rec["v"], np.float32),
+        "power": np.asarray(rec["p_l"], np.float32),
+        "spectral_width": np.asarray(rec["w_l"], np.float32),
+        "ground_scatter": np.asarray(rec["gflg"]) != 0,
+        "elevation": np.asarray(elv, np.float32) if elv is not None else np.full(n, np.nan, np.float32),
+    }
