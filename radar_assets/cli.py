@@ -60,7 +60,9 @@ def sites_add(site_ids: tuple[str, ...]) -> None:
     new = [s for s in dict.fromkeys(ids) if s not in existing]
     if new:
         instance.add_dynamic_partitions(sites_partitions.name, new)
-    click.echo(f"added {len(new)} site(s): {' '.join(new) or '-'}; sites now: {' '.join(sorted(existing | set(new)))}")
+    click.echo(
+        f"added {len(new)} site(s): {' '.join(new) or '-'}; sites now: {' '.join(sorted(existing | set(new)))}"
+    )
 
 
 @sites.command("list")
@@ -88,8 +90,12 @@ def _target(url: str):
 
 
 @source.command("seed")
-@click.option("--from", "from_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--to", "to_url", required=True, help="Folder or s3://bucket/prefix (endpoint from AWS_ENDPOINT_URL)")
+@click.option(
+    "--from", "from_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--to", "to_url", required=True, help="Folder or s3://bucket/prefix (endpoint from AWS_ENDPOINT_URL)"
+)
 def source_seed(from_dir: Path, to_url: str) -> None:
     """Put real radar files from a folder into a source archive under the public layouts."""
     from radar_assets.lib.seed import seed

@@ -49,7 +49,9 @@ def build_resources(environment: str | None = None) -> dict:
     resources = {
         "store": store,
         "source": source,
-        "catalog": CatalogResource(store=store, snapshot_dir=_env_or("RADAR_ASSETS_CATALOG_DIR", str(local.catalog))),
+        "catalog": CatalogResource(
+            store=store, snapshot_dir=_env_or("RADAR_ASSETS_CATALOG_DIR", str(local.catalog))
+        ),
         "sites_config": SitesConfig(
             sites=[s for s in os.environ.get("RADAR_ASSETS_SITES", "").split(",") if s.strip()]
         ),

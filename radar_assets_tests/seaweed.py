@@ -35,7 +35,14 @@ def seaweedfs(data_dir: Path):
     """Start SeaweedFS with S3 on a free port; yields the endpoint URL. Stops and waits on exit."""
     ports = {flag: free_port() for flag in _PORT_FLAGS}
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-    args = [weed_binary(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"]
+    args = [
+        weed_binary(),
+        "mini",
+        f"-dir={data_dir}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+    ]
     args += [f"-{flag}={port}" for flag, port in ports.items()]
     log = open(data_dir / "weed.log", "wb")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -50,7 +57,9 @@ def seaweedfs(data_dir: Path):
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"SeaweedFS exited with {proc.returncode}: {(data_dir / 'weed.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"SeaweedFS exited with {proc.returncode}: {(data_dir / 'weed.log').read_text()[-2000:]}"
+                )
             try:
                 client.list_buckets()
                 break

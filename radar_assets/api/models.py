@@ -19,7 +19,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
 
 # -- identifiers ------------------------------------------------------------------------------------
 SITE_PATTERN = r"^[A-Za-z][A-Za-z0-9]{3}$"
@@ -28,7 +36,7 @@ SWEEP_ID_PATTERN = r"^[A-Z][A-Z0-9]{3}-L[23]-[A-Z0-9]{3}-[0-9]{8}T[0-9]{6}Z-[A-Z
 PRODUCT_PATTERN = r"^[A-Za-z0-9]{3}$"
 MOMENT_PATTERN = r"^[A-Za-z0-9_]{1,16}$"
 STATION_PATTERN = r"^[A-Za-z0-9_-]{1,16}$"
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]{4,600}$"
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{4,1024}$"
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -73,7 +81,7 @@ Cursor = Annotated[
 _SCAN_ID_RE = re.compile(SCAN_ID_PATTERN)
 _SWEEP_ID_RE = re.compile(SWEEP_ID_PATTERN)
 _STATION_RE = re.compile(STATION_PATTERN)
-_TEXT_RE = re.compile(r"^[\x20-\x7e]{1,200}$")
+_TEXT_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 
 # Sort key of each paginated list: "ts" (ISO time), "int", or a compiled pattern for strings.
 CURSOR_KEYS: dict[str, tuple[Any, ...]] = {

@@ -13,6 +13,7 @@ from fastapi import Request, Response
 
 from radar_assets.api.snapshot import Snapshot
 
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the error codes an endpoint can answer (all share one body model)."""
     from radar_assets.api.models import ErrorMessage

@@ -174,7 +174,9 @@ def open_snapshot(path: str | Path, retries: int = 5, *, isolated: bool = False)
     """
     path = Path(path)
     if not path.is_file():
-        raise CatalogError(f"no catalog snapshot at {path}: materialise an asset and publish the catalog first")
+        raise CatalogError(
+            f"no catalog snapshot at {path}: materialise an asset and publish the catalog first"
+        )
     last: Exception | None = None
     for attempt in range(retries):
         try:
@@ -215,7 +217,9 @@ def check_read_only(sql: str) -> None:
     for st in statements:
         kind = st.type.name if hasattr(st.type, "name") else str(st.type)
         if kind not in ("SELECT", "EXPLAIN"):
-            raise ReadOnlyQueryError(f"only reads are allowed, got a {kind} statement: {st.query.strip()[:80]!r}")
+            raise ReadOnlyQueryError(
+                f"only reads are allowed, got a {kind} statement: {st.query.strip()[:80]!r}"
+            )
 
 
 def query_readonly(snapshot: str | Path, sql: str) -> tuple[list[str], list[tuple]]:

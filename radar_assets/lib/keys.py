@@ -28,7 +28,9 @@ _L2_KEY = re.compile(r"^(?P<y>\d{4})/(?P<m>\d\d)/(?P<d>\d\d)/(?P<site>[A-Z][A-Z0
 _L3_NAME = re.compile(
     r"^(?P<site>[A-Z0-9]{3})_(?P<product>[A-Z0-9]{3})_(?P<ts>\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d)$"
 )
-_NWS_L3 = re.compile(r"^(?P<office>[A-Z]{4})_(?P<wmo>[A-Z]{4}\d\d)_(?P<product>[A-Z0-9]{3})(?P<site>[A-Z0-9]{3})_(?P<ts>\d{12})$")
+_NWS_L3 = re.compile(
+    r"^(?P<office>[A-Z]{4})_(?P<wmo>[A-Z]{4}\d\d)_(?P<product>[A-Z0-9]{3})(?P<site>[A-Z0-9]{3})_(?P<ts>\d{12})$"
+)
 
 
 class KeyParseError(ValueError):

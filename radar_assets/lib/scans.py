@@ -108,7 +108,9 @@ def list_partition_sources(
         if parsed.level == 2 and parsed.site == site:
             found.append((parsed, size))
     for product in level3_products:
-        for key, size in level3_source.list_objects(level3_prefix(site, product) + day.replace("-", "_") + "_"):
+        for key, size in level3_source.list_objects(
+            level3_prefix(site, product) + day.replace("-", "_") + "_"
+        ):
             try:
                 parsed = parse_key(key)
             except KeyParseError:
@@ -180,7 +182,9 @@ def ingest_partition(
     level3_source = level3_source or source
     sources = list_partition_sources(source, site, day, level3_products, level3_source)
     prev = {r["source_key"]: r for r in (previous_scans.to_pylist() if previous_scans is not None else [])}
-    prev_rej = {r["source_key"]: r for r in (previous_rejects.to_pylist() if previous_rejects is not None else [])}
+    prev_rej = {
+        r["source_key"]: r for r in (previous_rejects.to_pylist() if previous_rejects is not None else [])
+    }
 
     reuse, todo = [], []
     for parsed, size in sources:

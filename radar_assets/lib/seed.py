@@ -10,7 +10,9 @@ from radar_assets.lib.keys import KeyParseError, level2_key_for_file, nws_level3
 from radar_assets.lib.store import ObjectStore
 
 # ``KDDC_N0Q_20200817_0501.nids``: another common naming of downloaded Level 3 files.
-_SITE_PROD_STAMP = re.compile(r"^[KPT]?(?P<site>[A-Z0-9]{3})_(?P<prod>[A-Z0-9]{3})_(?P<d>\d{8})_(?P<t>\d{4,6})(?:\.nids)?$")
+_SITE_PROD_STAMP = re.compile(
+    r"^[KPT]?(?P<site>[A-Z0-9]{3})_(?P<prod>[A-Z0-9]{3})_(?P<d>\d{8})_(?P<t>\d{4,6})(?:\.nids)?$"
+)
 
 
 def archive_key(name: str) -> str:

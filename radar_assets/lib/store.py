@@ -151,7 +151,9 @@ class S3Store(ObjectStore):
             from botocore import UNSIGNED
             from botocore.config import Config
 
-            config = Config(signature_version=UNSIGNED) if self.anonymous else Config(retries={"max_attempts": 5})
+            config = (
+                Config(signature_version=UNSIGNED) if self.anonymous else Config(retries={"max_attempts": 5})
+            )
             self._client = boto3.client(
                 "s3",
                 endpoint_url=self.endpoint_url,
@@ -233,7 +235,9 @@ def open_store(
         return S3Store(
             bucket=parsed.netloc,
             prefix=parsed.path.lstrip("/"),
-            endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
+            endpoint_url=endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL"),
             access_key_id=access_key_id or os.environ.get("AWS_ACCESS_KEY_ID"),
             secret_access_key=secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY"),
             anonymous=anonymous,
@@ -241,6 +245,6 @@ def open_store(
         )
     if parsed.scheme == "file":
         return LocalStore(Path(parsed.path))
-    if parsed.scheme in ("", ) or len(parsed.scheme) == 1:  # plain path (or a Windows drive letter)
+    if parsed.scheme in ("",) or len(parsed.scheme) == 1:  # plain path (or a Windows drive letter)
         return LocalStore(Path(url))
     raise StoreError(f"unsupported store URL {url!r}: use a folder path, file://PATH or s3://BUCKET/PREFIX")

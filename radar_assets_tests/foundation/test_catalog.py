@@ -27,7 +27,9 @@ def test_partition_write_replaces_and_publish_swaps(tmp_path):
     assert cat.publish() == {"scans": 5}
     cat.write_partition("scans", "2021-06-25|KLOT", rows("KLOT", 1))  # delete-and-replace
     assert cat.publish() == {"scans": 3}
-    cols, result = query_readonly(cat.snapshot_path, "select site, count(*) from scans group by site order by site")
+    cols, result = query_readonly(
+        cat.snapshot_path, "select site, count(*) from scans group by site order by site"
+    )
     assert cols == ["site", "count_star()"]
     assert result == [("KLOT", 1), ("KTLX", 2)]
     assert not list(cat.snapshot_dir.glob("*.tmp"))

@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -51,7 +50,10 @@ def env(tmp_path_factory):
         l2.put_bytes(CORRUPT_KEY, bytes(corrupt))
         l2.put_bytes("2021/06/25/KLOT/KLOT20210625_075154_V06_MDM", b"model data, never a volume")
         store = StoreResource(
-            url="s3://radar-store/platform", endpoint_url=endpoint, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY
+            url="s3://radar-store/platform",
+            endpoint_url=endpoint,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
         )
         _s3("s3://radar-store", endpoint).ensure_bucket()
         resources = {
@@ -65,7 +67,8 @@ def env(tmp_path_factory):
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions(sites_partitions.name, ["KLOT", "KCRP", "KTLX"])
         results = {
-            p: dg.materialize([raw_scans], partition_key=p, instance=instance, resources=resources) for p in PARTITIONS
+            p: dg.materialize([raw_scans], partition_key=p, instance=instance, resources=resources)
+            for p in PARTITIONS
         }
         yield {"endpoint": endpoint, "resources": resources, "instance": instance, "first": results, "tmp": tmp,
                "level2": level2_dir, "level3": level3_dir}  # fmt: skip
@@ -83,8 +86,16 @@ def _rows(env, table, partition):
 
 def _local_files(env, partition):
     day, site = partition.split("|")
-    l2 = [p for p in (env["level2"] / site).glob(f"{site}{day.replace('-', '')}_*")] if (env["level2"] / site).exists() else []
-    l3 = [p for p in env["level3"].rglob("*") if p.is_file() and site[1:] in p.name and day.replace("-", "") in p.name]
+    l2 = (
+        [p for p in (env["level2"] / site).glob(f"{site}{day.replace('-', '')}_*")]
+        if (env["level2"] / site).exists()
+        else []
+    )
+    l3 = [
+        p
+        for p in env["level3"].rglob("*")
+        if p.is_file() and site[1:] in p.name and day.replace("-", "") in p.name
+    ]
     return l2, l3
 
 
@@ -108,7 +119,11 @@ def test_rows_match_the_files_as_pyart_reads_them(env, partition):
         assert row["sweep_count"] == radar.nsweeps
         np.testing.assert_allclose(row["elevations"], radar.fixed_angle["data"], atol=1e-3)
     for path in l3:
-        row = next(r for name, r in rows.items() if r["level"] == 3 and r["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest())
+        row = next(
+            r
+            for name, r in rows.items()
+            if r["level"] == 3 and r["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        )
         radar = pyart.io.read_nexrad_level3(str(path))
         start = datetime.strptime(radar.time["units"][-20:], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         assert abs(row["volume_start"].timestamp() - start.timestamp() - float(radar.time["data"][0])) < 1.0
@@ -137,7 +152,9 @@ def test_rerun_writes_nothing_new(env):
     store = env["resources"]["store"].get_store()
     before = list(store.list_objects(""))
     for partition in PARTITIONS:
-        result = dg.materialize([raw_scans], partition_key=partition, instance=env["instance"], resources=env["resources"])
+        result = dg.materialize(
+            [raw_scans], partition_key=partition, instance=env["instance"], resources=env["resources"]
+        )
         meta = _materialization(result)
         assert meta["copied"] == 0 and meta["catalog_files_written"] == []
     assert list(store.list_objects("")) == before
@@ -145,7 +162,9 @@ def test_rerun_writes_nothing_new(env):
 
 def test_published_catalog_answers_the_cli(env):
     snapshot = build_catalog_snapshot([raw_scans])
-    result = dg.materialize([snapshot], instance=env["instance"], resources={"catalog": env["resources"]["catalog"]})
+    result = dg.materialize(
+        [snapshot], instance=env["instance"], resources={"catalog": env["resources"]["catalog"]}
+    )
     assert result.success
     catalog_dir = env["tmp"] / "catalog"
     out = subprocess.run(

@@ -5,7 +5,9 @@ import pytest
 from radar_assets.lib.store import InvalidKeyError, LocalStore, StoreError
 
 
-@pytest.mark.parametrize("key", ["../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "a\x00b", "", "a\\..\\b"])
+@pytest.mark.parametrize(
+    "key", ["../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "a\x00b", "", "a\\..\\b"]
+)
 def test_keys_that_escape_the_root_are_refused(tmp_path, key):
     store = LocalStore(tmp_path)
     with pytest.raises(InvalidKeyError):

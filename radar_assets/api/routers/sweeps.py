@@ -10,7 +10,6 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from radar_assets.api.dependencies import ObjectsDep, SettingsDep, SnapshotsDep
 from radar_assets.api.errors import NotFoundError

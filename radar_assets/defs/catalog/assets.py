@@ -1,6 +1,5 @@
 """``catalog_snapshot``: the single writer that publishes a new DuckDB snapshot of every catalog table."""
 
-
 from collections.abc import Sequence
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """``raw_scans``: source volumes (Level 2) and products (Level 3) copied into the store, one catalog row each."""
 
-
 import dagster as dg
 
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
@@ -17,7 +16,9 @@ ALL_CATALOGUED = "every_source_file_catalogued"
     group_name="scans",
     kinds={"s3", "parquet"},
     check_specs=[
-        dg.AssetCheckSpec(NO_REJECTS, asset="raw_scans", description="No source file of the partition was rejected"),
+        dg.AssetCheckSpec(
+            NO_REJECTS, asset="raw_scans", description="No source file of the partition was rejected"
+        ),
         dg.AssetCheckSpec(
             ALL_CATALOGUED,
             asset="raw_scans",

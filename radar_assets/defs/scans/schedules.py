@@ -1,6 +1,5 @@
 """Schedules of the scans family."""
 
-
 from datetime import timedelta
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """Sensors of the scans family: new source files in the archive, and sites added from configuration."""
 
-
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -32,7 +31,9 @@ def source_watermarks(source: RadarSourceResource, sites: list[str], days: list[
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Lists today's and yesterday's keys of every site and requests raw_scans for site-days that changed.",
 )
-def raw_scans_source_sensor(context: dg.SensorEvaluationContext, source: RadarSourceResource) -> dg.SensorResult:
+def raw_scans_source_sensor(
+    context: dg.SensorEvaluationContext, source: RadarSourceResource
+) -> dg.SensorResult:
     # The cursor holds the last watermark per site-day; run keys derive from the watermark, so a
     # re-evaluation after a crash requests the same run and Dagster de-duplicates it.
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
@@ -65,7 +66,9 @@ class SitesConfig(dg.ConfigurableResource):
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds the configured sites to the dynamic site dimension.",
 )
-def sites_from_config_sensor(context: dg.SensorEvaluationContext, sites_config: SitesConfig) -> dg.SensorResult:
+def sites_from_config_sensor(
+    context: dg.SensorEvaluationContext, sites_config: SitesConfig
+) -> dg.SensorResult:
     existing = set(context.instance.get_dynamic_partitions(sites_partitions.name))
     new = sorted({s.strip().upper() for s in sites_config.sites if s.strip()} - existing)
     if not new:

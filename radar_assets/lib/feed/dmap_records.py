@@ -100,7 +100,9 @@ def check_record(rec: dict[str, Any]) -> int:
         n = len(rec["slist"])
         uneven = [k for k in (*ECHO_VECTORS, "elv") if k in rec and len(rec[k]) != n]
         if uneven:
-            raise RecordError("missing_fields", f"vectors {', '.join(uneven)} differ in length from slist ({n})")
+            raise RecordError(
+                "missing_fields", f"vectors {', '.join(uneven)} differ in length from slist ({n})"
+            )
     return record_time_us(rec)
 
 
@@ -113,7 +115,9 @@ def parse_one(dmap_bytes: bytes) -> dict[str, Any]:
     if bad_at is not None:
         raise RecordError("bad_dmap", f"not a fitacf record from byte {bad_at} of {len(dmap_bytes)}")
     if len(recs) != 1:
-        raise RecordError("multiple_records" if recs else "bad_dmap", f"{len(recs)} fitacf records in one message")
+        raise RecordError(
+            "multiple_records" if recs else "bad_dmap", f"{len(recs)} fitacf records in one message"
+        )
     return recs[0]
 
 

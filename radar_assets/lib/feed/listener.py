@@ -95,7 +95,10 @@ class Listener:
         self.heartbeat_interval = heartbeat_interval
         self.rcvbuf = rcvbuf
         self.writer = SpoolWriter(
-            spool_root, segment_bytes=segment_bytes, segment_seconds=segment_seconds, fsync_interval=fsync_interval
+            spool_root,
+            segment_bytes=segment_bytes,
+            segment_seconds=segment_seconds,
+            fsync_interval=fsync_interval,
         )
         self.stats = ListenerStats()
         self.stop_event = threading.Event()
@@ -133,7 +136,9 @@ class Listener:
         return True
 
     def heartbeat(self) -> None:
-        self.writer.write_heartbeat({"endpoints": self.endpoints, "stations": self.stations, **self.stats.as_dict()})
+        self.writer.write_heartbeat(
+            {"endpoints": self.endpoints, "stations": self.stations, **self.stats.as_dict()}
+        )
 
     def run(self, max_seconds: float | None = None, install_signals: bool = False) -> ListenerStats:
         """Run until :attr:`stop_event` is set (SIGTERM/SIGINT when ``install_signals``) or ``max_seconds``."""

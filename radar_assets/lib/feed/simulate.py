@@ -23,7 +23,7 @@ from __future__ import annotations
 import bz2
 import struct
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,18 @@ from radar_assets.lib.feed.dmap_records import record_time_us
 from radar_assets.lib.feed.wire import encode
 
 # Station name -> SuperDARN station id (a few real ones; synthetic names get ids from 200 up).
-STATION_IDS = {"sas": 5, "pgr": 6, "kap": 3, "gbr": 4, "han": 10, "pyk": 9, "inv": 64, "rkn": 65, "cly": 66, "lyr": 90}
+STATION_IDS = {
+    "sas": 5,
+    "pgr": 6,
+    "kap": 3,
+    "gbr": 4,
+    "han": 10,
+    "pyk": 9,
+    "inv": 64,
+    "rkn": 65,
+    "cly": 66,
+    "lyr": 90,
+}
 DEFAULT_STATIONS = ("sas", "pgr", "inv", "rkn", "cly")
 N_BEAMS = 16
 N_GATES = 75
@@ -64,15 +75,16 @@ def _time_fields(t_us: int) -> dict[str, int]:
     }
 
 
-def synthetic_record(station: str, t_us: int, beam: int, scan: int, rng: np.random.Generator) -> dict[str, Any]:
+def synthetic_record(
+    station: str, t_us: int, beam: int, scan: int, rng: np.random.Generator
+) -> dict[str, Any]:
     """One plausible fitacf record as a darn-dmap dictionary (every field ``write_fitacf`` requires)."""
     n = int(rng.integers(10, 31))
     gates = np.sort(rng.choice(N_GATES, size=n, replace=False)).astype(np.int16)
     # A two-cell convection pattern: velocity changes smoothly with beam and range, plus noise.
-    v = (
-        450 * np.sin(np.pi * (beam + 0.5) / N_BEAMS) * np.cos(gates / 18.0)
-        + rng.normal(0, 40, n)
-    ).astype(np.float32)
+    v = (450 * np.sin(np.pi * (beam + 0.5) / N_BEAMS) * np.cos(gates / 18.0) + rng.normal(0, 40, n)).astype(
+        np.float32
+    )
     p = np.clip(rng.gamma(3.0, 5.0, n), 3, 45).astype(np.float32)
     w = np.clip(rng.gamma(2.0, 60.0, n), 10, 800).astype(np.float32)
     gflg = ((np.abs(v) < 40) & (gates < 25)).astype(np.int8)
@@ -262,7 +274,7 @@ def wait_for_subscribers(sock: zmq.Socket, n: int, timeout: float) -> int:
 
 def publish(
     endpoint: str,
-    records: Iterable[tuple[str, bytes, int]],
+    records: Iterable[tuple[str, bytes, int]] | Callable[[int], Iterable[tuple[str, bytes, int]]],
     *,
     rate: float | None,
     count: int | None = None,
@@ -274,7 +286,8 @@ def publish(
     """Bind ``endpoint`` and publish ``records`` (station, DMAP bytes, record time) as two-frame messages.
 
     Pacing: at ``rate`` records/s when given; with ``realtime`` the gaps between record times are kept
-    instead. Returns the number published, the achieved rate and the first/last publish times.
+    instead. ``records`` may be a function of the start time (us) called once the subscribers are there,
+    so that record times start when publishing does. Returns the number published and the achieved rate.
     """
     ctx = zmq.Context()
     sock = ctx.socket(zmq.XPUB)
@@ -285,6 +298,8 @@ def publish(
     got = wait_for_subscribers(sock, subscribers, wait_timeout) if subscribers else 0
     if subscribers:
         time.sleep(0.2)  # the subscription reached us; let the peer finish setting up
+    if callable(records):
+        records = records(time.time_ns() // 1000)
     sent = 0
     t_start = time.monotonic()
     first_t: int | None = None

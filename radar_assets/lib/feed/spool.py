@@ -57,8 +57,12 @@ SEG_MAGIC = b"RASPOOL1"
 SEG_HEADER = struct.Struct("<8sIIq16s")  # magic, version, kind, created ns, session id
 FRAME_HEAD = struct.Struct("<4sII")  # magic, payload length, crc32
 FRAME_MAGIC = b"RFR1"
-REC_META = struct.Struct("<qq16shhhhHHI")  # arrival ns, record us, id, stid, channel, beam, scan, len(station), len(endpoint), DMAP size
-REJ_META = struct.Struct("<qQ32sHHHH")  # arrival ns, total bytes, sha256, len(reason), len(endpoint), len(station), n frames
+REC_META = struct.Struct(
+    "<qq16shhhhHHI"
+)  # arrival ns, record us, id, stid, channel, beam, scan, len(station), len(endpoint), DMAP size
+REJ_META = struct.Struct(
+    "<qQ32sHHHH"
+)  # arrival ns, total bytes, sha256, len(reason), len(endpoint), len(station), n frames
 REJ_FRAME = struct.Struct("<II")  # original length, kept length
 KIND_RECORDS, KIND_REJECTS = 0, 1
 VERSION = 1
@@ -204,7 +208,9 @@ class Spool:
         folder = self.segments_dir if kind == KIND_RECORDS else self.rejects_dir
         if not folder.is_dir():
             return []
-        return sorted(int(p.name[:-4]) for p in folder.iterdir() if p.name.endswith(".seg") and p.name[:-4].isdigit())
+        return sorted(
+            int(p.name[:-4]) for p in folder.iterdir() if p.name.endswith(".seg") and p.name[:-4].isdigit()
+        )
 
     def segment_path(self, seq: int, kind: int = KIND_RECORDS) -> Path:
         return (self.segments_dir if kind == KIND_RECORDS else self.rejects_dir) / _segment_name(seq)
@@ -232,7 +238,9 @@ class Spool:
         if cached is not None:
             return cached
         # Extend the newest cached scan of this segment rather than rescanning from the start.
-        prev = max(((s, i) for (q, s), i in self._index_cache.items() if q == seq), default=None, key=lambda x: x[0])
+        prev = max(
+            ((s, i) for (q, s), i in self._index_cache.items() if q == seq), default=None, key=lambda x: x[0]
+        )
         index = self.scan_index(seq, prev[1] if prev else None)
         for key in [k for k in self._index_cache if k[0] == seq]:
             del self._index_cache[key]
@@ -569,7 +577,9 @@ class SpoolWriter:
             self.synced = self.written
 
     # rejects ------------------------------------------------------------------------------------------
-    def reject(self, arrival_ns: int, endpoint: str, reason: str, frames: list[bytes], station: str = "") -> None:
+    def reject(
+        self, arrival_ns: int, endpoint: str, reason: str, frames: list[bytes], station: str = ""
+    ) -> None:
         """Keep a rejected message: reason, where from, sha256 and size of all frames, and their bytes."""
         import hashlib
 
@@ -586,7 +596,13 @@ class SpoolWriter:
             parts.append(kept)
         r, e, s = reason.encode(), endpoint.encode(), station.encode()[:256]
         payload = b"".join(
-            [REJ_META.pack(arrival_ns, total, h.digest(), len(r), len(e), len(s), min(len(frames), 65535)), r, e, s, *parts]
+            [
+                REJ_META.pack(arrival_ns, total, h.digest(), len(r), len(e), len(s), min(len(frames), 65535)),
+                r,
+                e,
+                s,
+                *parts,
+            ]
         )
         if self._rej is None or self._rej.size + len(self._rej_buf) > self.segment_bytes:
             if self._rej is not None:

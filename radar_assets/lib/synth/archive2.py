@@ -45,7 +45,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..sites import Site, site as lookup_site
+from ..sites import Site
+from ..sites import site as lookup_site
 from . import weather
 from .vcp import FIRST_GATE_M, GATE_SPACING_M, VCP, Cut, get_vcp
 
