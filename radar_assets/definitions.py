@@ -11,7 +11,7 @@ import os
 import dagster as dg
 
 from radar_assets.defs import scans
-from radar_assets.defs.catalog.assets import build_catalog_snapshot
+from radar_assets.defs.catalog.assets import build_catalog_snapshot, catalog_automation_sensor
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.defs.scans.sensors import SitesConfig
@@ -68,7 +68,7 @@ def build_definitions(environment: str | None = None) -> dg.Definitions:
         assets=[*assets, snapshot],
         asset_checks=[c for family in FAMILIES for c in getattr(family, "asset_checks", [])],
         jobs=[j for family in FAMILIES for j in getattr(family, "jobs", [])],
-        sensors=[s for family in FAMILIES for s in getattr(family, "sensors", [])],
+        sensors=[*(s for family in FAMILIES for s in getattr(family, "sensors", [])), catalog_automation_sensor],
         schedules=[s for family in FAMILIES for s in getattr(family, "schedules", [])],
         resources=build_resources(environment),
     )

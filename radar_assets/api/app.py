@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from radar_assets.api.dependencies import ObjectReader
+from radar_assets.api.dependencies import ObjectReader, reject_repeated_parameters
 from radar_assets.api.errors import ERROR_STATUS, error_body, status_for
 from radar_assets.api.middleware import ReadOnlyMiddleware
 from radar_assets.api.routers import ROUTERS
@@ -39,6 +40,19 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(exc), status_code=status_for(exc))
 
 
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body without the offending ``input`` echoed back (it may be anything a client sent)."""
+    detail = [
+        {
+            "loc": list(err.get("loc", ())),
+            "msg": str(err.get("msg", "invalid value")),
+            "type": str(err.get("type", "")),
+        }
+        for err in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: ``ApiSettings()``, read from the environment now)."""
     settings = settings if settings is not None else ApiSettings()
@@ -59,11 +73,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         ),
         version="1",
         lifespan=lifespan,
+        dependencies=[Depends(reject_repeated_parameters)],
     )
     app.state.settings = settings
     app.state.snapshots = snapshots
     app.state.objects = ObjectReader(_open_store(settings), settings.tile_cache_bytes)
 
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     for exc_type in ERROR_STATUS:
         app.add_exception_handler(exc_type, _domain_error)
     for module in ROUTERS:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from radar_assets.api.errors import NotFoundError, StoreUnavailableError
+from radar_assets.api.errors import InvalidParameterError, NotFoundError, StoreUnavailableError
 from radar_assets.api.settings import ApiSettings
 from radar_assets.api.snapshot import SnapshotManager
 from radar_assets.lib.store import InvalidKeyError, ObjectStore, StoreError
@@ -70,6 +70,15 @@ class ObjectReader:
             raise StoreUnavailableError(f"the object store did not return {what}") from None
         except (BotoCoreError, OSError):
             raise StoreUnavailableError(f"the object store did not return {what}") from None
+
+
+async def reject_repeated_parameters(request: Request) -> None:
+    """No parameter of this API takes several values: ``?site=A&site=B`` is a 422, not "the last one wins"."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise InvalidParameterError(("query", name), f"parameter {name!r} is given more than once")
+        seen.add(name)
 
 
 async def get_settings(request: Request) -> ApiSettings:

@@ -42,7 +42,9 @@ class ReadOnlyMiddleware:
 
             await self.app(scope, receive, send_headers_only)
             return
-        body = json.dumps({"detail": f"method {method} is not allowed: this API is read-only (GET, HEAD)"}).encode()
+        body = json.dumps(
+            {"detail": f"method {method} is not allowed: this API is read-only (GET, HEAD)"}
+        ).encode()
         await send(
             {
                 "type": "http.response.start",

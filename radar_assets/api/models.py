@@ -17,8 +17,10 @@ import json
 import math
 import re
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,6 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -62,7 +65,44 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+def _float32(value: Any) -> Any:
+    """Shortest decimal of a FLOAT (float32) column's value: 0.9, not 0.8999999761581421."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(str(np.float32(value)))
+    return value
+
+
+ISO_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
+_ISO_TIME_RE = re.compile(ISO_TIME_PATTERN)
+
+
+def _iso_time(value: Any) -> Any:
+    """Only ISO 8601 text (no Unix numbers): ``2021-06-25``, ``2021-06-25T07:51``, ``...:54.5+02:00``."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_TIME_RE.fullmatch(value):
+        raise ValueError("expected an ISO 8601 date or time, e.g. 2021-06-25T07:51:54Z")
+    return value
+
+
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(_iso_time),
+    AfterValidator(_utc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": ISO_TIME_PATTERN,
+            "description": "ISO 8601 date or time; naive times are UTC.",
+            "examples": ["2021-06-25T07:51:54Z"],
+        }
+    ),
+]
 Site = Annotated[str, Field(pattern=SITE_PATTERN, examples=["KLOT"]), AfterValidator(_upper)]
 Product = Annotated[str, Field(pattern=PRODUCT_PATTERN, examples=["N0Q"]), AfterValidator(_upper)]
 Moment = Annotated[str, Field(pattern=MOMENT_PATTERN, examples=["REF"]), AfterValidator(_upper)]
@@ -70,6 +110,15 @@ Station = Annotated[str, Field(pattern=STATION_PATTERN, examples=["sas"])]
 ScanId = Annotated[str, Field(pattern=SCAN_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z"])]
 SweepId = Annotated[str, Field(pattern=SWEEP_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z-REF-00"])]
 OptFloat = Annotated[float | None, BeforeValidator(_nan_to_none)]
+Float32 = Annotated[float | None, BeforeValidator(_float32)]
+Level = Annotated[int, Field(ge=2, le=3, description="NEXRAD level: 2 or 3.")]
+
+
+class TileSize(IntEnum):
+    small = 256
+    large = 512
+
+
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"Rows per page (at most {MAX_LIMIT}).")]
 Cursor = Annotated[
     str | None,
@@ -145,8 +194,12 @@ class NoQuery(QueryModel):
 
 
 class _TimeRange(QueryModel):
-    start: UtcDatetime | None = Field(None, description="Inclusive lower bound (ISO 8601; naive times are UTC).")
-    end: UtcDatetime | None = Field(None, description="Exclusive upper bound (ISO 8601; naive times are UTC).")
+    start: UtcDatetime | None = Field(
+        None, description="Inclusive lower bound (ISO 8601; naive times are UTC)."
+    )
+    end: UtcDatetime | None = Field(
+        None, description="Exclusive upper bound (ISO 8601; naive times are UTC)."
+    )
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -174,8 +227,10 @@ class _Paged(QueryModel):
 class ScansQuery(_TimeRange, _Paged):
     _kind = "scans"
     site: Site | None = None
-    level: Literal[2, 3] | None = None
-    product: Product | None = Field(None, description="`VOL` for Level 2 volumes, the 3-character code for Level 3.")
+    level: Level | None = None
+    product: Product | None = Field(
+        None, description="`VOL` for Level 2 volumes, the 3-character code for Level 3."
+    )
     limit: Limit = DEFAULT_LIMIT
     cursor: Cursor = None
 
@@ -193,7 +248,7 @@ class SweepsQuery(_TimeRange, _Paged):
 
 
 class SitesQuery(QueryModel):
-    level: Literal[2, 3] | None = None
+    level: Level | None = None
 
 
 class ProductsQuery(QueryModel):
@@ -217,7 +272,9 @@ class EchoScansQuery(_TimeRange, _Paged):
 
 
 class EventsQuery(QueryModel):
-    max_events: int | None = Field(None, ge=1, le=100_000, description="Close the stream after this many events.")
+    max_events: int | None = Field(
+        None, ge=1, le=100_000, description="Close the stream after this many events."
+    )
 
 
 COLORMAPS = ("viridis", "turbo", "magma", "plasma", "inferno", "cividis", "gist_ncar", "rdbu_r", "greys_r")
@@ -225,7 +282,7 @@ COLORMAPS = ("viridis", "turbo", "magma", "plasma", "inferno", "cividis", "gist_
 
 class TileQuery(QueryModel):
     colormap: Literal[COLORMAPS] = "turbo"  # type: ignore[valid-type]
-    tilesize: Literal[256, 512] = 256
+    tilesize: TileSize = TileSize.small
 
 
 # -- responses -----------------------------------------------------------------------------------------
@@ -272,7 +329,7 @@ class Scan(BaseModel):
     volume_start: datetime
     vcp: int | None = None
     sweep_count: int | None = None
-    elevations: list[OptFloat] | None = None
+    elevations: list[Float32] | None = None
     bytes: int | None = None
     sha256: str | None = None
     source_key: str | None = None
@@ -297,12 +354,12 @@ class Sweep(BaseModel):
     moment: str
     units: str | None = None
     sweep_index: int | None = None
-    elevation: OptFloat = None
+    elevation: Float32 = None
     sweep_time: datetime | None = None
     bounds: list[float] | None = Field(None, description="[west, south, east, north] in degrees.")
     corners: list[list[float]] | None = Field(None, description="Overlay corners [[lon, lat] x 4].")
-    vmin: OptFloat = None
-    vmax: OptFloat = None
+    vmin: Float32 = None
+    vmax: Float32 = None
     partition: str | None = None
     png_url: str | None = None
     json_url: str | None = None
@@ -358,13 +415,13 @@ class Echo(BaseModel):
     beam: int | None = None
     scan_flag: int | None = None
     range_gate: int | None = None
-    velocity: OptFloat = None
-    power: OptFloat = None
-    spectral_width: OptFloat = None
+    velocity: Float32 = None
+    power: Float32 = None
+    spectral_width: Float32 = None
     ground_scatter: bool | None = None
-    elevation: OptFloat = None
+    elevation: Float32 = None
     frequency: int | None = None
-    noise: OptFloat = None
+    noise: Float32 = None
     partition: str | None = None
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from fastapi import Request, Response
 
 from radar_assets.api.snapshot import Snapshot
@@ -57,22 +58,27 @@ def conditional(request: Request, response: Response, snapshot: Snapshot, max_ag
     return None
 
 
-def _csv_value(value: Any) -> Any:
+def _csv_value(value: Any, float32: bool) -> Any:
     if value is None:
         return ""
-    if isinstance(value, float) and not math.isfinite(value):
-        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
+        return str(np.float32(value)) if float32 else repr(value)
     if isinstance(value, datetime):
         return value.isoformat()
     return value
 
 
-def csv_bytes(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> bytes:
+def csv_bytes(columns: dict[str, str], rows: Iterable[dict[str, Any]]) -> bytes:
+    """CSV with a header row; ``columns`` maps names to SQL types (FLOAT values print as float32)."""
+    names = list(columns)
+    single = [columns[c] == "FLOAT" for c in names]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow(names)
     for row in rows:
-        writer.writerow([_csv_value(row.get(c)) for c in columns])
+        writer.writerow([_csv_value(row.get(c), f) for c, f in zip(names, single, strict=True)])
     return buf.getvalue().encode()
 
 

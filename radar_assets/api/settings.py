@@ -24,7 +24,9 @@ class ApiSettings(BaseSettings):
     snapshot_path: Path = Field(
         Path(".radar-assets/catalog") / SNAPSHOT_NAME, description="Published DuckDB catalog snapshot."
     )
-    store_url: str = Field(".radar-assets/store", description="Object store: a folder, file://PATH or s3://BUCKET/PREFIX.")
+    store_url: str = Field(
+        ".radar-assets/store", description="Object store: a folder, file://PATH or s3://BUCKET/PREFIX."
+    )
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_access_key_id: str | None = None
@@ -32,17 +34,27 @@ class ApiSettings(BaseSettings):
     s3_anonymous: bool = False
 
     # -- snapshot handling ------------------------------------------------------------------------
-    snapshot_check_interval: float = Field(1.0, ge=0, le=60, description="Seconds between stats of the snapshot path.")
+    snapshot_check_interval: float = Field(
+        1.0, ge=0, le=60, description="Seconds between stats of the snapshot path."
+    )
     pool_size: int = Field(16, ge=1, le=256, description="Idle DuckDB cursors kept per snapshot.")
 
     # -- HTTP ---------------------------------------------------------------------------------------
-    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins (empty: CORS off).")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Allowed CORS origins (empty: CORS off)."
+    )
     cache_max_age: int = Field(60, ge=0, description="max-age of list and metadata responses (seconds).")
     file_max_age: int = Field(31_536_000, ge=0, description="max-age of sweep files (immutable).")
     tile_max_age: int = Field(86_400, ge=0, description="max-age of map tiles.")
-    tile_cache_bytes: int = Field(256 * 1024 * 1024, ge=0, description="Memory for COG bytes read from the store.")
-    events_poll_interval: float = Field(1.0, gt=0, le=60, description="Seconds between snapshot checks of /events.")
-    events_keepalive: float = Field(15.0, gt=0, le=300, description="Seconds between SSE keep-alive comments.")
+    tile_cache_bytes: int = Field(
+        256 * 1024 * 1024, ge=0, description="Memory for COG bytes read from the store."
+    )
+    events_poll_interval: float = Field(
+        1.0, gt=0, le=60, description="Seconds between snapshot checks of /events."
+    )
+    events_keepalive: float = Field(
+        15.0, gt=0, le=300, description="Seconds between SSE keep-alive comments."
+    )
     title: str = "radar-assets catalog API"
 
     @classmethod

@@ -196,7 +196,11 @@ class SnapshotManager:
             return snap
         with self._lock:
             snap = self._snapshot
-            if snap is not None and not force_check and time.monotonic() - self._checked < self.check_interval:
+            if (
+                snap is not None
+                and not force_check
+                and time.monotonic() - self._checked < self.check_interval
+            ):
                 return snap
             self._checked = time.monotonic()
             try:

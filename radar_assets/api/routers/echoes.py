@@ -86,7 +86,7 @@ def _answer(
         headers = dict(response.headers.items())
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
-        return Response(csv_bytes(list(columns), rows), media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(csv_bytes(columns, rows), media_type="text/csv; charset=utf-8", headers=headers)
     return {"items": rows, "next_cursor": next_cursor, "limit": q.limit, "snapshot": version}
 
 
@@ -104,7 +104,9 @@ def list_echoes(
 ) -> Any:
     """Echoes ordered by record time. `format=csv` answers CSV; its next cursor is in `X-Next-Cursor`."""
     with snapshots.session() as session:
-        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+        if (
+            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
+        ) is not None:
             return not_modified
         rows, next_cursor = _page(session, "echoes", ECHO_COLUMNS, ECHO_ORDER, "record_time", "echoes", q)
     return _answer(q, rows, next_cursor, ECHO_COLUMNS, session.snapshot.version, response)
@@ -124,7 +126,11 @@ def list_echo_scans(
 ) -> Any:
     """Per-scan averages of the live feed, ordered by scan start (record time, not arrival time)."""
     with snapshots.session() as session:
-        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+        if (
+            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
+        ) is not None:
             return not_modified
-        rows, next_cursor = _page(session, "echo_scans", SCAN_COLUMNS, SCAN_ORDER, "scan_start", "echo_scans", q)
+        rows, next_cursor = _page(
+            session, "echo_scans", SCAN_COLUMNS, SCAN_ORDER, "scan_start", "echo_scans", q
+        )
     return _answer(q, rows, next_cursor, SCAN_COLUMNS, session.snapshot.version, response)

@@ -39,8 +39,14 @@ def product_summaries(session: Session, site: str | None) -> list[dict[str, Any]
             continue
         agg = out.setdefault(
             row["product"],
-            {"product": row["product"], "product_code": None, "scans": 0, "sites": 0,
-             "first_scan_time": None, "latest_scan_time": None},
+            {
+                "product": row["product"],
+                "product_code": None,
+                "scans": 0,
+                "sites": 0,
+                "first_scan_time": None,
+                "latest_scan_time": None,
+            },
         )
         agg["scans"] += row["scans"]
         agg["sites"] += 1
@@ -60,7 +66,9 @@ def list_products(
 ) -> Any:
     """Level 3 products (three-character code and numeric code) with scan and site counts."""
     with snapshots.session() as session:
-        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+        if (
+            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
+        ) is not None:
             return not_modified
         rows = product_summaries(session, q.site)
     return {"items": rows, "snapshot": session.snapshot.version}

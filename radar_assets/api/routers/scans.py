@@ -74,7 +74,9 @@ def list_scans(
 ) -> Any:
     """Scans ordered by volume start time, then id. Filters combine with AND; page with `cursor`."""
     with snapshots.session() as session:
-        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+        if (
+            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
+        ) is not None:
             return not_modified
         rows, next_cursor = query_scans(session, q)
     root = request.scope.get("root_path", "")

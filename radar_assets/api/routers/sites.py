@@ -54,7 +54,9 @@ def list_sites(
 ) -> Any:
     """Every site with scans in the catalog (optionally only Level 2 or Level 3 ones)."""
     with snapshots.session() as session:
-        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+        if (
+            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
+        ) is not None:
             return not_modified
         rows = site_summaries(session, q.level)
     root = request.scope.get("root_path", "")
@@ -77,6 +79,8 @@ def get_site(
         found = next((r for r in rows if r["site"] == site), None)
         if found is None:
             raise NotFoundError(f"no scans of site {site!r} in the catalog")
-        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+        if (
+            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
+        ) is not None:
             return not_modified
     return _present(found, request.scope.get("root_path", ""))

@@ -157,7 +157,9 @@ def list_sweeps(
 ) -> Any:
     """Sweeps ordered by id. `format=geojson` answers a FeatureCollection of the overlay footprints."""
     with snapshots.session() as session:
-        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+        if (
+            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
+        ) is not None:
             return not_modified
         rows, next_cursor = query_sweeps(session, q)
     root = request.scope.get("root_path", "")
@@ -167,9 +169,7 @@ def list_sweeps(
         body = SweepFeatureCollection.model_validate(
             {"type": "FeatureCollection", "features": [_feature(s) for s in items], **page}
         )
-        return Response(
-            body.model_dump_json(), media_type=GEOJSON, headers=dict(response.headers.items())
-        )
+        return Response(body.model_dump_json(), media_type=GEOJSON, headers=dict(response.headers.items()))
     return {"items": items, **page}
 
 
@@ -212,7 +212,9 @@ for _ext, (_column, _media, _desc) in FILES.items():
             200: {
                 "content": {
                     _media.split(";")[0]: {
-                        "schema": {"type": "object"} if _ext == "json" else {"type": "string", "format": "binary"}
+                        "schema": {"type": "object"}
+                        if _ext == "json"
+                        else {"type": "string", "format": "binary"}
                     }
                 }
             },
@@ -233,6 +235,8 @@ def get_sweep(
     """One sweep's catalog row, with links to its files and tiles."""
     with snapshots.session() as session:
         row = _sweep_row(session, sweep_id)
-        if (not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)) is not None:
+        if (
+            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
+        ) is not None:
             return not_modified
     return present(row, request.scope.get("root_path", ""))

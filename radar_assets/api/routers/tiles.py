@@ -29,7 +29,15 @@ class TileOutside(Exception):
 
 
 def render_tile(
-    cog: bytes, z: int, x: int, y: int, *, vmin: float | None, vmax: float | None, colormap: str, tilesize: int
+    cog: bytes,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    vmin: float | None,
+    vmax: float | None,
+    colormap: str,
+    tilesize: int,
 ) -> bytes:
     """PNG of tile ``z/x/y`` (WebMercatorQuad) of a single-band COG; ``TileOutside`` if it misses the COG."""
     from rasterio.errors import RasterioError
@@ -55,7 +63,11 @@ def render_tile(
         lo, hi = (float(valid.min()), float(valid.max())) if valid.size else (0.0, 1.0)
         if hi <= lo:
             hi = lo + 1.0
-    img.array.mask |= ~np.isfinite(img.array.data)
+    arr = img.array
+    bad = ~np.isfinite(arr.data)
+    arr.mask = np.ma.getmaskarray(arr) | bad
+    arr.data[bad] = lo
+    arr.fill_value = lo
     img.rescale(in_range=((lo, hi),))
     return img.render(img_format="PNG", colormap=cmap.get(colormap))
 
@@ -69,7 +81,9 @@ def render_tile(
     },
 )
 def tile(
-    sweep_id: Annotated[str, Path(pattern=SWEEP_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z-REF-00"])],
+    sweep_id: Annotated[
+        str, Path(pattern=SWEEP_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z-REF-00"])
+    ],
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0, lt=2**MAX_ZOOM)],
     y: Annotated[int, Path(ge=0, lt=2**MAX_ZOOM)],
@@ -88,7 +102,7 @@ def tile(
         version = session.snapshot.version
     if not row.get("cog_key"):
         raise NotFoundError(f"sweep {sweep_id!r} has no GeoTIFF to tile")
-    etag_src = f"{version}/{sweep_id}/{z}/{x}/{y}/{q.colormap}/{q.tilesize}"
+    etag_src = f"{version}/{sweep_id}/{z}/{x}/{y}/{q.colormap}/{int(q.tilesize)}"
     etag = '"' + hashlib.sha256(etag_src.encode()).hexdigest()[:32] + '"'
     headers = cache_headers(settings.tile_max_age, etag)
     if etag_matches(request, etag):
@@ -96,7 +110,14 @@ def tile(
     cog = objects.read(row["cog_key"], what=f"the GeoTIFF of sweep {sweep_id!r}", version=version, cache=True)
     try:
         png = render_tile(
-            cog, z, x, y, vmin=row.get("vmin"), vmax=row.get("vmax"), colormap=q.colormap, tilesize=q.tilesize
+            cog,
+            z,
+            x,
+            y,
+            vmin=row.get("vmin"),
+            vmax=row.get("vmax"),
+            colormap=q.colormap,
+            tilesize=int(q.tilesize),
         )
     except TileOutside:
         raise NotFoundError(f"tile {z}/{x}/{y} is outside sweep {sweep_id!r}") from None

@@ -8,10 +8,10 @@ from radar_assets.defs.catalog.resources import CatalogResource
 
 CATALOG_POOL = "duckdb_writer"
 
-# Publish after any upstream partition lands; missing upstream partitions are normal (most days are
-# never materialised), so unlike ``eager()`` this does not wait for all of them.
+# Publish when the snapshot is missing or after any upstream partition lands; missing upstream partitions
+# are normal (most days are never materialised), so unlike ``eager()`` this does not wait for all of them.
 PUBLISH_CONDITION = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    (dg.AutomationCondition.missing() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 )
@@ -40,3 +40,12 @@ def build_catalog_snapshot(deps: Sequence[dg.AssetsDefinition | dg.AssetKey | st
         )
 
     return catalog_snapshot
+
+
+catalog_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "catalog_automation_sensor",
+    target=dg.AssetSelection.keys("catalog_snapshot"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+    description="Evaluates catalog_snapshot's automation condition: publish after upstream partitions land.",
+)

@@ -35,6 +35,7 @@ Invariants
 from __future__ import annotations
 
 import calendar
+import struct
 from typing import Any
 
 import dmap
@@ -161,3 +162,56 @@ def echo_arrays(rec: dict[str, Any]) -> dict[str, np.ndarray]:
         "ground_scatter": np.asarray(rec["gflg"]) != 0,
         "elevation": np.asarray(elv, np.float32) if elv is not None else np.full(n, np.nan, np.float32),
     }
+
+
+# Compact echo block: what the asset needs from a record, packed by the listener (which has parsed the record
+# anyway) so that the asset does not run darn-dmap a second time. Layout: ECHO_HEAD then slist i16[n],
+# v f32[n], p_l f32[n], w_l f32[n], gflg i8[n] and, if has_elv, elv f32[n].
+ECHO_HEAD = struct.Struct("<Iifb")  # n, tfreq, noise.sky, has_elv
+
+
+def pack_echoes(rec: dict[str, Any]) -> bytes:
+    """The compact echo block of a validated record (see :func:`unpack_echoes`)."""
+    e = echo_arrays(rec)
+    n = len(e["range_gate"])
+    has_elv = "elv" in rec and "slist" in rec
+    parts = [
+        ECHO_HEAD.pack(n, int(rec["tfreq"]), float(rec["noise.sky"]), int(has_elv)),
+        e["range_gate"].astype("<i2").tobytes(),
+        e["velocity"].astype("<f4").tobytes(),
+        e["power"].astype("<f4").tobytes(),
+        e["spectral_width"].astype("<f4").tobytes(),
+        e["ground_scatter"].astype("i1").tobytes(),
+    ]
+    if has_elv:
+        parts.append(e["elevation"].astype("<f4").tobytes())
+    return b"".join(parts)
+
+
+def unpack_echoes(block: bytes) -> tuple[int, float, dict[str, np.ndarray]]:
+    """``(tfreq, noise, echo arrays)`` of a block made by :func:`pack_echoes`; elevation NaN when absent."""
+    n, tfreq, noise, has_elv = ECHO_HEAD.unpack_from(block, 0)
+    o = ECHO_HEAD.size
+    gates = np.frombuffer(block, "<i2", n, o)
+    o += 2 * n
+    v = np.frombuffer(block, "<f4", n, o)
+    p = np.frombuffer(block, "<f4", n, o + 4 * n)
+    w = np.frombuffer(block, "<f4", n, o + 8 * n)
+    o += 12 * n
+    g = np.frombuffer(block, "i1", n, o) != 0
+    o += n
+    elv = np.frombuffer(block, "<f4", n, o) if has_elv else np.full(n, np.nan, np.float32)
+    arrays = {
+        "range_gate": gates,
+        "velocity": v,
+        "power": p,
+        "spectral_width": w,
+        "ground_scatter": g,
+        "elevation": elv,
+    }
+    return tfreq, noise, arrays
+
+
+def echoes_from_record(rec: dict[str, Any]) -> tuple[int, float, dict[str, np.ndarray]]:
+    """Same result as :func:`unpack_echoes` but from a darn-dmap record (the re-decoding path)."""
+    return int(rec["tfreq"]), float(np.float32(rec["noise.sky"])), echo_arrays(rec)

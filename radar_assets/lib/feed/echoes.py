@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from radar_assets.lib.catalog import Catalog, partition_file
-from radar_assets.lib.feed.dmap_records import echo_arrays, parse_many
+from radar_assets.lib.feed.dmap_records import echoes_from_record, parse_many, unpack_echoes
 from radar_assets.lib.feed.spool import HOUR_US, RecordFrame, RejectFrame, Spool, hour_key, hour_start_us
 
 TS = pa.timestamp("us", tz="UTC")
@@ -157,11 +157,21 @@ def dedup_frames(
     return out, dropped
 
 
-def decode_frames(frames: Sequence[RecordFrame], partition: str) -> tuple[pa.Table, pa.Table]:
-    """``(feed_records, echoes)`` of spooled frames (already de-duplicated), in the given order."""
-    recs = parse_many([zlib.decompress(f.compressed) for f in frames])
+def decode_frames(
+    frames: Sequence[RecordFrame], partition: str, redecode: bool = False
+) -> tuple[pa.Table, pa.Table]:
+    """``(feed_records, echoes)`` of spooled frames (already de-duplicated), in the given order.
+
+    By default the echoes come from each frame's echo block (the listener's darn-dmap parse); with
+    ``redecode`` every compressed frame is decoded again with darn-dmap (same result, ~10x slower).
+    """
+    if redecode:
+        recs = parse_many([zlib.decompress(f.compressed) for f in frames])
+        decoded = [echoes_from_record(r) for r in recs]
+    else:
+        decoded = [unpack_echoes(f.echo_block) for f in frames]
     n = len(frames)
-    per = [echo_arrays(r) for r in recs]
+    per = [d[2] for d in decoded]
     counts = np.fromiter((len(e["range_gate"]) for e in per), np.int64, n)
     ids = pa.array([f.record_id.hex() for f in frames], pa.string())
     stations = pa.array([f.station for f in frames], pa.string())
@@ -169,8 +179,8 @@ def decode_frames(frames: Sequence[RecordFrame], partition: str) -> tuple[pa.Tab
     rtime = np.fromiter((f.record_time_us for f in frames), np.int64, n)
     beam = np.fromiter((f.beam for f in frames), np.int16, n)
     scan = np.fromiter((f.scan_flag for f in frames), np.int16, n)
-    freq = np.fromiter((int(r["tfreq"]) for r in recs), np.int32, n)
-    noise = np.fromiter((float(r["noise.sky"]) for r in recs), np.float32, n)
+    freq = np.fromiter((d[0] for d in decoded), np.int32, n)
+    noise = np.fromiter((d[1] for d in decoded), np.float32, n)
 
     def cat(name: str, dtype) -> np.ndarray:
         return np.concatenate([e[name] for e in per]).astype(dtype, copy=False) if n else np.empty(0, dtype)
@@ -628,3 +638,16 @@ def _open_scan_keys(records: pa.Table) -> set[tuple[str, int]]:
         return set()
     t = records.filter(pc.equal(pc.abs(records.column("scan_flag")), 1)).select(["station", "channel"])
     return set(zip(t.column("station").to_pylist(), t.column("channel").to_pylist(), strict=True))
+
+
+def record_id_counts(catalog: Catalog, partition: str) -> tuple[int, int]:
+    """``(rows, distinct record ids)`` over every ``feed_records`` file of the hour (full file and chunks)."""
+    ids: set[str] = set()
+    rows = 0
+    for key in _partition_files(catalog, "feed_records", partition).values():
+        col = pq.read_table(io.BytesIO(catalog.store.get_bytes(key)), columns=["record_id"]).column(
+            "record_id"
+        )
+        rows += len(col)
+        ids.update(col.to_pylist())
+    return rows, len(ids)

@@ -12,7 +12,8 @@ Layout under the spool root::
 A segment starts with a 40-byte header (:data:`SEG_HEADER`) and continues with frames
 ``magic "RFR1" | u32 payload length | u32 crc32(payload) | payload``. A record payload is
 :data:`REC_META` (arrival ns, record time us, record id, stid, channel, beam, scan flag, DMAP size) followed
-by station, endpoint and the compressed frame exactly as received.
+by station, endpoint, the record's compact echo block (made by the listener from its darn-dmap parse, see
+:func:`radar_assets.lib.feed.dmap_records.pack_echoes`) and the compressed frame exactly as received.
 
 Durability (fsync policy)
 -------------------------
@@ -57,9 +58,8 @@ SEG_MAGIC = b"RASPOOL1"
 SEG_HEADER = struct.Struct("<8sIIq16s")  # magic, version, kind, created ns, session id
 FRAME_HEAD = struct.Struct("<4sII")  # magic, payload length, crc32
 FRAME_MAGIC = b"RFR1"
-REC_META = struct.Struct(
-    "<qq16shhhhHHI"
-)  # arrival ns, record us, id, stid, channel, beam, scan, len(station), len(endpoint), DMAP size
+# arrival ns, record us, id, stid, channel, beam, scan, len(station), len(endpoint), DMAP size, len(echo block)
+REC_META = struct.Struct("<qq16shhhhHHII")
 REJ_META = struct.Struct(
     "<qQ32sHHHH"
 )  # arrival ns, total bytes, sha256, len(reason), len(endpoint), len(station), n frames
@@ -102,6 +102,7 @@ class RecordFrame:
     dmap_bytes: int
     station: str
     endpoint: str
+    echo_block: bytes
     compressed: bytes
 
 
@@ -286,6 +287,37 @@ class Spool:
                 if lo <= fr.record_time_us < hi:
                     yield fr
 
+    def advance(
+        self, cursor: tuple[int, int] | None, max_bytes: int = 64 << 20
+    ) -> tuple[tuple[int, int], dict[str, int], int]:
+        """Read record frames after ``cursor`` ``(segment, offset)``; never more than about ``max_bytes``.
+
+        Returns the new cursor, the number of new records per hour key (record time), and the bytes read.
+        Only complete frames move the cursor, so a frame being written is seen whole on a later call. A
+        sealed segment read to its valid end moves the cursor to the next segment.
+        """
+        seq, off = cursor or (0, 0)
+        hours: dict[str, int] = {}
+        read = 0
+        for s in self.segments():
+            if s < seq:
+                continue
+            start = off if s == seq else 0
+            sealed = self.index_path(s).is_file()
+            pos = max(start, SEG_HEADER.size)
+            for fr in self.iter_records(s, pos):
+                hk = hour_key(fr.record_time_us)
+                hours[hk] = hours.get(hk, 0) + 1
+                read += fr.end - pos
+                pos = fr.end
+                if read >= max_bytes:
+                    return (s, pos), hours, read
+            if not sealed or self.index(s).valid_end > pos:
+                # The segment being written (or one whose index says more is coming): stay on it.
+                return (s, pos), hours, read
+            seq, off = s, pos
+        return (seq, off), hours, read
+
     # rejects ------------------------------------------------------------------------------------------
     def iter_rejects(self) -> Iterator[RejectFrame]:
         for seq in self.segments(KIND_REJECTS):
@@ -332,13 +364,15 @@ def _parse_records(seq: int, data: bytes, base: int, end: int | None) -> Iterato
         payload = data[body : body + length]
         if zlib.crc32(payload) != crc:
             return
-        arr, t_us, rid, stid, chan, beam, scan, ls, le, dsize = meta.unpack_from(payload, 0)
+        arr, t_us, rid, stid, chan, beam, scan, ls, le, dsize, lb = meta.unpack_from(payload, 0)
         o = meta.size
         station = payload[o : o + ls].decode()
-        endpoint = payload[o + ls : o + ls + le].decode()
+        o += ls
+        endpoint = payload[o : o + le].decode()
+        o += le
         yield RecordFrame(
             seq, base + pos, base + body + length, arr, t_us, rid, stid, chan, beam, scan, dsize,
-            station, endpoint, payload[o + ls + le :],
+            station, endpoint, payload[o : o + lb], payload[o + lb :],
         )  # fmt: skip
         pos = body + length
 
@@ -515,10 +549,11 @@ class SpoolWriter:
             (
                 REC_META.pack(
                     arrival_ns, rec.record_time_us, rec.record_id, rec.stid, rec.channel, rec.beam,
-                    rec.scan_flag, len(st), len(ep), rec.dmap_bytes,
+                    rec.scan_flag, len(st), len(ep), rec.dmap_bytes, len(rec.echo_block),
                 ),
                 st,
                 ep,
+                rec.echo_block,
                 rec.compressed,
             )
         )  # fmt: skip

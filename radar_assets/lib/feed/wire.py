@@ -32,7 +32,7 @@ import hashlib
 import zlib
 from dataclasses import dataclass
 
-from radar_assets.lib.feed.dmap_records import RecordError, check_record, parse_one
+from radar_assets.lib.feed.dmap_records import RecordError, check_record, pack_echoes, parse_one
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB, compressed and decompressed
 MAX_STATION_BYTES = 64
@@ -71,6 +71,7 @@ class Accepted:
     beam: int
     scan_flag: int
     dmap_bytes: int
+    echo_block: bytes  # dmap_records.pack_echoes of the record
 
 
 def make_record_id(station: str, dmap_bytes: bytes) -> bytes:
@@ -126,11 +127,17 @@ def validate(frames: list[bytes]) -> Accepted:
         raise
     except RecordError as exc:
         raise Rejected(exc.reason, exc.detail, station) from exc
+    except Exception as exc:  # anything unforeseen in a record is the record's fault, never the listener's
+        raise Rejected("bad_dmap", f"{type(exc).__name__}: {exc}", station) from exc
     fields = {k: int(rec[k]) for k in ("stid", "channel", "bmnum", "scan")}
     # fitacf declares these as 16-bit; the spool stores them as such, so out-of-range values are refused here.
     wide = [k for k, v in fields.items() if not -32768 <= v <= 32767]
     if wide:
         raise Rejected("bad_dmap", f"fields {', '.join(wide)} out of 16-bit range", station)
+    try:
+        block = pack_echoes(rec)
+    except Exception as exc:
+        raise Rejected("bad_dmap", f"echo vectors unusable: {type(exc).__name__}: {exc}", station) from exc
     return Accepted(
         station=station,
         compressed=frames[1],
@@ -141,6 +148,7 @@ def validate(frames: list[bytes]) -> Accepted:
         beam=fields["bmnum"],
         scan_flag=fields["scan"],
         dmap_bytes=len(raw),
+        echo_block=block,
     )
 
 

@@ -187,6 +187,9 @@ class Moment:
         Distance between gate centres, metres.
     units : str
         Units of the decoded values.
+    lut : numpy.ndarray, optional
+        Value of every code (NaN where masked) for formats whose codes are not linear (Level 3
+        products); when set it replaces ``scale``/``offset``.
 
     Notes
     -----
@@ -201,10 +204,14 @@ class Moment:
     first_gate_m: float
     gate_spacing_m: float
     units: str = ""
+    lut: np.ndarray | None = None
 
     @cached_property
     def data(self) -> np.ma.MaskedArray:
         """Decoded values as a masked float32 array of shape ``(rays, gates)``."""
+        if self.lut is not None:
+            values = self.lut[self.codes]
+            return np.ma.MaskedArray(values, mask=~np.isfinite(values))
         values = (self.codes.astype(np.float32) - np.float32(self.offset)) / np.float32(self.scale)
         return np.ma.MaskedArray(values, mask=self.codes <= 1)
 
@@ -219,6 +226,8 @@ class Moment:
 
     def value_lut(self) -> np.ndarray:
         """Float32 value of every possible code (NaN for masked codes 0 and 1)."""
+        if self.lut is not None:
+            return self.lut.astype(np.float32)
         n = 256 if self.codes.dtype.itemsize == 1 else 65536
         lut = (np.arange(n, dtype=np.float32) - np.float32(self.offset)) / np.float32(self.scale)
         lut[:2] = np.nan

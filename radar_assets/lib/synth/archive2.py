@@ -160,11 +160,12 @@ class SweepData:
             return (v - 2 * vn * np.round(v / (2 * vn))).astype(np.float32)
         return self.coarse.sw
 
-    def _upsample(self, arr: np.ndarray, ngates: int) -> np.ndarray:
-        rows = arr[self.coarse_az]
-        return np.repeat(rows, weather.COARSE, axis=1)[:, :ngates]
+    def _rows(self, arr: np.ndarray) -> np.ndarray:
+        """Coarse values of each ray (collection order): (nrays, coarse bins)."""
+        return arr[self.coarse_az]
 
     def _noise(self, moment: str, shape: tuple[int, int]) -> np.ndarray:
+        """Per-ray, per-coarse-bin integer noise in code units (deterministic slice of a seeded table)."""
         wide, narrow = _noise(self.seed)
         table = narrow if moment == "SW" else wide
         n = shape[0] * shape[1]
@@ -174,21 +175,18 @@ class SweepData:
     def codes(self, moment: str) -> np.ndarray:
         """The 8-bit words written for ``moment``: (nrays, ngates) uint8, 0 = below threshold."""
         scale, offset = MOMENT_SCALE[moment]
-        ng = self.ngates(moment)
         c = self._coarse(moment)
         coarse_codes = np.where(np.isnan(c), 0, np.round(c * scale + offset)).astype(np.int16)
-        full = self._upsample(coarse_codes, ng)
-        noise = self._noise(moment, full.shape)
-        out = full + noise * (full > 0)
-        return out.astype(np.uint8)
+        rows = self._rows(coarse_codes)
+        rows = rows + self._noise(moment, rows.shape) * (rows > 0)
+        return np.repeat(rows.astype(np.uint8), weather.COARSE, axis=1)[:, : self.ngates(moment)]
 
     def physical(self, moment: str) -> np.ndarray:
         """The physical values the generator intends (dBZ, m/s): float32 (nrays, ngates), NaN = no data."""
         scale, _ = MOMENT_SCALE[moment]
-        ng = self.ngates(moment)
-        full = self._upsample(self._coarse(moment), ng)
-        noise = self._noise(moment, full.shape).astype(np.float32) / np.float32(scale)
-        return (full + noise).astype(np.float32)
+        rows = self._rows(self._coarse(moment))
+        rows = rows + self._noise(moment, rows.shape).astype(np.float32) / np.float32(scale)
+        return np.repeat(rows.astype(np.float32), weather.COARSE, axis=1)[:, : self.ngates(moment)]
 
 
 @dataclass
@@ -218,15 +216,16 @@ def build_volume(site_id: str, start_ms: int, vcp_number: int = 212, seed: int =
     vol = SynthVolume(st, vcp, seed, number, start_ms)
     offsets = vcp.cut_start_offsets_s()
     fields_by_elev: dict[float, weather.CoarseFields] = {}
-    # evaluate each distinct elevation once, at the middle of its (split) cuts
+    # one scene per volume (at its middle); each elevation moves the echoes to the time of its cuts
+    t_vol = start_ms / 1000.0 + vcp.scan_duration_s / 2
+    comps = weather.scene(seed, st.lat, st.lon, st.elev_m, t_vol)
     for elev in vcp.elevations:
         idx = [i for i, c in enumerate(vcp.cuts) if c.elevation == elev]
         t_mid = start_ms / 1000.0 + (offsets[idx[0]] + offsets[idx[-1]] + vcp.cuts[idx[-1]].duration_s) / 2
         ngates = max(vcp.cuts[i].ref_gates for i in idx)
         nb = -(-ngates // weather.COARSE)
         geom = weather.coarse_geometry(elev, nb, st.elev_m)
-        comps = weather.scene(seed, st.lat, st.lon, st.elev_m, t_mid)
-        fields_by_elev[elev] = weather.evaluate(seed, comps, geom, t_mid, st.lat, st.lon)
+        fields_by_elev[elev] = weather.evaluate(seed, comps, geom, t_mid, st.lat, st.lon, dt_s=t_mid - t_vol)
     for i, cut in enumerate(vcp.cuts):
         n = cut.nrays
         start_idx = _mix(number, i, 77) % n
@@ -527,6 +526,53 @@ def generate_volume(
     return vol.key, encode_volume(vol, threads=threads)
 
 
-def _check_site_fits(site: Site) -> None:
-    if not (-90 <= site.lat <= 90 and -180 <= site.lon <= 180) or math.isnan(site.lat):
-        raise ValueError(f"site {site.id} has no usable location")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# many volumes
+
+
+@dataclass(frozen=True)
+class VolumeJob:
+    site_id: str
+    number: int
+    start_ms: int
+    vcp: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return volume_key(self.site_id, self.start_ms)
+
+
+def plan(sites: list[str], start_ms: int, end_ms: int, vcp_number: int = 212, seed: int = 0) -> list[VolumeJob]:
+    """Every volume of ``sites`` starting in ``[start_ms, end_ms)``, site by site, in time order."""
+    jobs = []
+    for sid in sites:
+        st = lookup_site(sid)
+        for number, t in volume_schedule(st.id, vcp_number, start_ms, end_ms):
+            jobs.append(VolumeJob(st.id, number, t, vcp_number, seed))
+    return jobs
+
+
+def run_job(job: VolumeJob) -> tuple[str, bytes]:
+    """Build and encode one planned volume (a top-level function, so process pools can run it)."""
+    vol = build_volume(job.site_id, job.start_ms, job.vcp, job.seed, job.number)
+    return vol.key, encode_volume(vol)
+
+
+def generate_many(jobs: list[VolumeJob], workers: int = 1):
+    """Yield ``(key, bytes)`` for ``jobs`` in order; ``workers`` > 1 uses that many processes.
+
+    The bytes do not depend on ``workers``.
+    """
+    if workers <= 1 or len(jobs) < 2:
+        for job in jobs:
+            yield run_job(job)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        yield from pool.map(run_job, jobs, chunksize=2)

@@ -178,8 +178,8 @@ def tile_systems(seed: int, iy: int, ix: int, epoch: int) -> tuple[System, ...]:
     act = _activity(seed, clat, clon, t_lo + EPOCH_S / 2)
     local_h = ((t_lo + EPOCH_S / 2) / 3600.0 + clon / 15.0) % 24.0
     diurnal = 0.35 + 1.3 * max(0.0, math.cos(2 * math.pi * (local_h - 17.0) / 24.0))
-    n_conv = rng.poisson(0.16 * act * diurnal)
-    n_shield = rng.poisson(0.07 * act)
+    n_conv = rng.poisson(0.05 * act * diurnal)
+    n_shield = rng.poisson(0.025 * act)
     out: list[System] = []
     kinds = ["cluster" if rng.random() < 0.55 else "line" for _ in range(n_conv)] + ["shield"] * n_shield
     for kind in kinds:
@@ -349,6 +349,8 @@ class Component:
     du: float = 0.0
     dv: float = 0.0
     vt: float = 0.0  # mesocyclone peak tangential speed (m/s), 0 for none
+    mx: float = 0.0  # motion of the component, km/s east
+    my: float = 0.0  # motion of the component, km/s north
 
 
 def scene(seed: int, lat: float, lon: float, elev_m: float, t_s: float) -> list[Component]:
@@ -357,6 +359,7 @@ def scene(seed: int, lat: float, lon: float, elev_m: float, t_s: float) -> list[
     ul, vl, uu, vu = environment_wind(seed, t_s)
     su, sv = steering_wind(seed, t_s)
     for sysm in systems_near(seed, lat, lon, t_s):
+        first = len(comps)
         clat, clon = sysm.center(t_s)
         cx, cy = local_xy(lat, lon, clat, clon)
         env = sysm.envelope(t_s)
@@ -424,6 +427,8 @@ def scene(seed: int, lat: float, lon: float, elev_m: float, t_s: float) -> list[
                         dv=vu - sv,
                     )
                 )
+        for c in comps[first:]:
+            c.mx, c.my = sysm.u / 1000.0, sysm.v / 1000.0
     # boundary-layer clear air around the radar (insects / Bragg scatter), stronger at night
     local_h = (t_s / 3600.0 + lon / 15.0) % 24.0
     night = 0.5 + 0.5 * math.cos(2 * math.pi * (local_h - 2.0) / 24.0)
@@ -507,7 +512,7 @@ def _zrange(c: Component, site_elev_km: float) -> tuple[float, float]:
 
 
 def _extent_km(c: Component) -> float:
-    return 3.0 * max(c.sa, c.sb)
+    return (2.6 if c.vkind == "strat" else 3.0) * max(c.sa, c.sb)
 
 
 def _az_slices(az_c: float, half: float) -> list[tuple[int, int]]:
@@ -543,8 +548,12 @@ def evaluate(
     t_s: float,
     site_lat: float,
     site_lon: float,
+    dt_s: float = 0.0,
 ) -> CoarseFields:
     """Reflectivity, radial velocity and spectrum width of ``comps`` on a coarse polar grid.
+
+    ``comps`` describe the scene at time ``t_s - dt_s``; each component is moved by its own motion over
+    ``dt_s`` seconds (so the sweeps of one volume see storms where they are when each sweep is taken).
 
     Invariants: returned arrays are float32 of shape (360, nbins); ``vel``/``sw`` are NaN exactly where
     ``dbz`` is NaN; ``dbz`` is NaN below the range-dependent sensitivity threshold.
@@ -561,22 +570,30 @@ def evaluate(
     gx0 = site_lon * _DEG * R_EARTH_KM * COS_REF
     gy0 = site_lat * _DEG * R_EARTH_KM
     gxs = COS_REF / max(math.cos(site_lat * _DEG), 0.2)
+    z_max = float(z[-1])
     for c in comps:
         zlo, zhi = _zrange(c, site_elev_km)
-        # bins inside the component's height range (z increases with range)
-        j_lo = int(np.searchsorted(z, zlo))
-        j_hi = int(np.searchsorted(z, zhi))
+        if zlo > z_max:
+            continue
+        cx, cy = c.x + c.mx * dt_s, c.y + c.my * dt_s
         if c.vkind == "flat":
             a_sl = [(0, 360)]
+            j_lo, j_hi = 0, int(np.searchsorted(z, zhi))
         else:
             ext = _extent_km(c)
-            dc = math.hypot(c.x, c.y)
+            dc = math.hypot(cx, cy)
             if dc - ext > s_max:
                 continue
-            j_lo = max(j_lo, int(np.searchsorted(s, dc - ext)))
-            j_hi = min(j_hi, int(np.searchsorted(s, dc + ext)))
+            # bins inside the component's horizontal reach and height range (z increases with range)
+            j_lo = int(np.searchsorted(s, dc - ext))
+            j_hi = int(np.searchsorted(s, dc + ext))
+            if zlo > -1.0:
+                j_lo = max(j_lo, int(np.searchsorted(z, zlo)))
+            j_hi = min(j_hi, int(np.searchsorted(z, zhi)))
+            if j_hi <= j_lo:
+                continue
             half = 180.0 if dc <= ext else math.degrees(math.asin(ext / dc))
-            a_sl = _az_slices(math.degrees(math.atan2(c.x, c.y)) % 360.0, half)
+            a_sl = _az_slices(math.degrees(math.atan2(cx, cy)) % 360.0, half)
         if j_hi <= j_lo:
             continue
         sj = s[j_lo:j_hi]
@@ -590,15 +607,19 @@ def evaluate(
             if c.vkind == "flat":
                 val = np.broadcast_to(vfac[None, :], X.shape).copy()
             else:
-                dx = X - np.float32(c.x)
-                dy = Y - np.float32(c.y)
+                dx = X - np.float32(cx)
+                dy = Y - np.float32(cy)
                 if c.sa == c.sb:
                     q = (dx * dx + dy * dy) * np.float32(1.0 / (c.sa * c.sa))
                 else:
                     pa = dx * np.float32(ct) + dy * np.float32(st)
                     pb = -dx * np.float32(st) + dy * np.float32(ct)
                     q = pa * pa * np.float32(1.0 / (c.sa * c.sa)) + pb * pb * np.float32(1.0 / (c.sb * c.sb))
-                val = np.exp(np.float32(-0.5) * q) * vfac[None, :]
+                if c.vkind == "strat":
+                    hq = np.float32(0.5) * q  # super-Gaussian: flat top, edges near 2 sigma
+                    val = np.exp(-hq * hq) * vfac[None, :]
+                else:
+                    val = np.exp(np.float32(-0.5) * q) * vfac[None, :]
             if c.textured:
                 ix = ((gx0 + X * np.float32(gxs) - np.float32(c.tex_dx)) * np.float32(1.0 / TEXTURE_PX_KM)).astype(
                     np.int32
@@ -619,27 +640,28 @@ def evaluate(
                 zu[a0:a1, j_lo:j_hi] += val * prof * (-dy / d)
                 zv[a0:a1, j_lo:j_hi] += val * prof * (dx / d)
 
-    with np.errstate(divide="ignore"):
-        dbz = (10.0 * np.log10(zsum)).astype(np.float32)
+    # post-processing only where there is any echo at all (most of a sweep is empty)
+    ai, ji = np.nonzero(zsum > 0)
+    zs = zsum[ai, ji]
+    dbz_v = np.float32(10.0) * np.log10(zs)
     thresh = np.maximum(np.float32(-25.0), np.float32(-9.0) + 20.0 * np.log10(geom.r_km / np.float32(50.0)))
-    valid = dbz >= thresh[None, :]
-    dbz = np.where(valid, np.clip(dbz, -30.0, 90.0), np.nan).astype(np.float32)
-
+    keep = dbz_v >= thresh[ji]
+    ai, ji, zs, dbz_v = ai[keep], ji[keep], zs[keep], dbz_v[keep]
     ue, ve = wind_profile(seed, t_s, z.astype(np.float64))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pu = np.where(valid, zu / zsum, 0.0)
-        pv = np.where(valid, zv / zsum, 0.0)
-    u = ue.astype(np.float32)[None, :] + pu
-    v = ve.astype(np.float32)[None, :] + pv
+    u = ue.astype(np.float32)[ji] + zu[ai, ji] / zs
+    v = ve.astype(np.float32)[ji] + zv[ai, ji] / zs
     cos_e = np.float32(math.cos(math.radians(geom.elevation)))
-    vel = (u * geom.sin_az[:, None] + v * geom.cos_az[:, None]) * cos_e
-    vel = np.where(valid, np.clip(vel, -60.0, 60.0), np.nan).astype(np.float32)
-    ix = (np.arange(nb)[None, :] * 3 + np.arange(360)[:, None] * 7) & (TEXTURE_N - 1)
-    sw = (
+    vel_v = np.clip((u * geom.sin_az[ai] + v * geom.cos_az[ai]) * cos_e, -60.0, 60.0)
+    sw_v = (
         np.float32(1.2)
-        + np.float32(3.5) * np.clip((dbz - 30.0) / 25.0, 0.0, 1.0)
-        + np.float32(0.004) * geom.r_km[None, :]
-        + np.float32(0.5) * np.abs(tex[(np.arange(360)[:, None] * 5) & (TEXTURE_N - 1), ix])
+        + np.float32(3.5) * np.clip((dbz_v - np.float32(30.0)) / np.float32(25.0), 0.0, 1.0)
+        + np.float32(0.004) * geom.r_km[ji]
+        + np.float32(0.5) * np.abs(tex[(ai * 5) & (TEXTURE_N - 1), (ji * 3 + ai * 7) & (TEXTURE_N - 1)])
     )
-    sw = np.where(valid, np.clip(sw, 1.0, 12.0), np.nan).astype(np.float32)
+    dbz = np.full((360, nb), np.nan, np.float32)
+    vel = np.full((360, nb), np.nan, np.float32)
+    sw = np.full((360, nb), np.nan, np.float32)
+    dbz[ai, ji] = np.clip(dbz_v, -30.0, 90.0)
+    vel[ai, ji] = vel_v
+    sw[ai, ji] = np.clip(sw_v, 1.0, 12.0)
     return CoarseFields(dbz, vel, sw)

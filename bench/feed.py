@@ -1,0 +1,228 @@
+"""Live feed end to end on one machine: simulator -> listener -> sensor/asset -> catalog.
+
+Publishes ``rate * duration`` synthetic fitacf records (``radar-assets feed simulate`` in a subprocess, XPUB,
+SNDHWM 0) to a real listener (``radar-assets feed listen`` in a subprocess, RCVHWM 0, spool on disk). The
+"sensor/asset" side runs in this process as a loop that does what the Dagster sensor and ``live_echoes`` do
+(without a Dagster daemon, whose per-run process overhead is measured elsewhere): read the spool by cursor
+(``Spool.advance``), rebuild the touched hours incrementally (``materialize_hour``), publish the catalog
+snapshot (``Catalog.publish``), then query the snapshot read-only for the records now visible.
+
+Latency of a record = the moment a snapshot containing it was queryable - its publish time. A synthetic
+record's time is its scheduled publish time (the simulator never sends early), so this is an upper bound.
+
+Baseline (same run, same machine): what the reference design does with the same feed for
+``--baseline-seconds``: a SUB socket with the default high-water mark (1,000) that decodes each record with
+darn-dmap and inserts its echoes into SQLite one record at a time, then counts what it stored.
+
+Prints one JSON line: published, received, landed, lost, rate_per_s, latency_p50_s, latency_p95_s, and more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from radar_assets.lib.catalog import local_catalog  # noqa: E402
+from radar_assets.lib.feed.echoes import materialize_hour  # noqa: E402
+from radar_assets.lib.feed.spool import Spool  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _feed_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "radar_assets.commands.feed", *args]
+
+
+def run_pipeline(args, work: Path) -> dict:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    spool_dir, cat_dir = work / "spool", work / "cat"
+    listener = subprocess.Popen(
+        _feed_cmd("listen", "--endpoint", endpoint, "--spool", str(spool_dir), "--segment-mb", str(args.segment_mb)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    stations = ",".join(["sas", "pgr", "inv", "rkn", "cly", "kap", "gbr", "han", "pyk", "lyr"][: args.stations])
+    sim = subprocess.Popen(
+        _feed_cmd("simulate", "--endpoint", endpoint, "--rate", str(args.rate), "--duration", str(args.duration),
+                  "--stations", stations),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    spool = Spool(spool_dir)
+    cat = local_catalog(cat_dir)
+    cursor = None
+    visible: set[int] = set()
+    latencies: list[float] = []
+    cycles, cycle_s, publish_s = 0, [], []
+    sim_out = None
+    t_end_limit = time.monotonic() + args.duration + args.drain_timeout + 30
+    received = 0
+    while time.monotonic() < t_end_limit:
+        t0 = time.monotonic()
+        if sim_out is None and sim.poll() is not None:
+            sim_out = json.loads(sim.stdout.read().decode().strip().splitlines()[-1])
+        if not spool.root.exists() or not spool.segments():
+            time.sleep(0.2)
+            continue
+        # The sensor: new records since the cursor, by hour of record time.
+        cursor, hours, _ = spool.advance(cursor, 1 << 40)
+        if hours:
+            now_us = time.time_ns() // 1000
+            for hour in sorted(hours):
+                materialize_hour(spool, cat, hour, now_us, final=False)
+            tp = time.monotonic()
+            cat.publish()
+            publish_s.append(time.monotonic() - tp)
+            con = cat.connect_readonly()
+            times = con.execute("SELECT epoch_us(record_time) FROM feed_records").fetchnumpy()["epoch_us(record_time)"]
+            con.close()
+            t_visible = time.time()
+            new = set(times.tolist()) - visible
+            visible |= new
+            latencies.extend(t_visible - np.fromiter(new, np.int64, len(new)) / 1e6)
+            cycles += 1
+            cycle_s.append(time.monotonic() - t0)
+        hb = spool.heartbeat() or {}
+        received = hb.get("accepted", 0)
+        if sim_out is not None and received >= sim_out["published"] and len(visible) >= received:
+            break
+        if sim_out is not None and not hours and time.monotonic() > t_end_limit - 30:
+            break
+        time.sleep(max(0.0, args.poll - (time.monotonic() - t0)))
+    listener.send_signal(signal.SIGTERM)
+    listener.wait(30)
+    if sim_out is None:
+        sim.wait(30)
+        sim_out = json.loads(sim.stdout.read().decode().strip().splitlines()[-1])
+    hb = spool.heartbeat() or {}
+    cat.publish()
+    con = cat.connect_readonly()
+    landed, distinct = con.execute("SELECT count(*), count(DISTINCT record_id) FROM feed_records").fetchone()
+    echoes = con.execute("SELECT count(*) FROM echoes").fetchone()[0]
+    scans = con.execute("SELECT count(*) FROM echo_scans").fetchone()[0]
+    gaps = con.execute("SELECT count(*) FROM feed_gaps").fetchone()[0]
+    con.close()
+    lat = np.asarray(latencies) if latencies else np.asarray([np.nan])
+    return {
+        "published": sim_out["published"],
+        "received": hb.get("accepted", 0),
+        "landed": int(distinct),
+        "lost": int(sim_out["published"] - distinct),
+        "duplicates": int(landed - distinct),
+        "rate_per_s": sim_out["rate_per_s"],
+        "latency_p50_s": round(float(np.percentile(lat, 50)), 2),
+        "latency_p95_s": round(float(np.percentile(lat, 95)), 2),
+        "latency_max_s": round(float(np.max(lat)), 2),
+        "echoes": int(echoes),
+        "scans": int(scans),
+        "gaps": int(gaps),
+        "rejected": hb.get("rejected_messages", 0),
+        "asset_cycles": cycles,
+        "cycle_s_mean": round(float(np.mean(cycle_s)), 2) if cycle_s else None,
+        "publish_s_mean": round(float(np.mean(publish_s)), 2) if publish_s else None,
+        "spool_bytes": sum(p.stat().st_size for p in (spool_dir / "segments").glob("*.seg")),
+    }
+
+
+def run_baseline(args, work: Path) -> dict:
+    """Reference-style consumer: default RCVHWM, decode + SQLite insert per record, in one thread."""
+    import dmap
+    import zmq
+
+    if args.baseline_seconds <= 0:
+        return {}
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    db = sqlite3.connect(work / "baseline.sqlite", check_same_thread=False)
+    db.execute("CREATE TABLE echoes (station TEXT, t REAL, beam INT, gate INT, v REAL, p REAL, w REAL)")
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)  # default RCVHWM = 1000: messages beyond it are dropped silently
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(endpoint)
+    stored = [0]
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set() or sub.poll(0):
+            if not sub.poll(200):
+                continue
+            station, payload = sub.recv_multipart()
+            try:
+                raw = zlib.decompress(payload)
+                if len(raw) > 10_000:  # the reference server's fixed buffer
+                    continue
+                (rec,), _ = dmap.read_fitacf(raw, mode="lax")
+            except Exception:
+                continue
+            rows = [
+                (station.decode(), rec["time.sc"], rec["bmnum"], int(g), float(v), float(p), float(w))
+                for g, v, p, w in zip(rec.get("slist", []), rec.get("v", []), rec.get("p_l", []), rec.get("w_l", []))
+            ]
+            db.executemany("INSERT INTO echoes VALUES (?,?,?,?,?,?,?)", rows)
+            db.commit()
+            stored[0] += 1
+
+    th = threading.Thread(target=consume)
+    th.start()
+    sim = subprocess.run(
+        _feed_cmd("simulate", "--endpoint", endpoint, "--rate", str(args.rate), "--duration", str(args.baseline_seconds)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    time.sleep(5)
+    stop.set()
+    th.join(60)
+    sub.close(0)
+    ctx.term()
+    published = json.loads(sim.stdout.strip().splitlines()[-1])["published"]
+    return {"baseline_published": published, "baseline_stored": stored[0], "baseline_lost": published - stored[0]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=5000.0, help="records per second")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of publishing")
+    ap.add_argument("--stations", type=int, default=5)
+    ap.add_argument("--segment-mb", type=float, default=16.0)
+    ap.add_argument("--poll", type=float, default=1.0, help="seconds between sensor/asset cycles")
+    ap.add_argument("--drain-timeout", type=float, default=120.0)
+    ap.add_argument("--baseline-seconds", type=float, default=10.0, help="0 to skip the baseline")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-feed-"))
+    try:
+        result = run_pipeline(args, work)
+        result.update(run_baseline(args, work))
+        result.update({"target_rate": args.rate, "duration_s": args.duration})
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,109 @@
+"""``live_echoes``: one hour of the live feed (records, echoes, scan averages, gaps, rejects) in the catalog."""
+
+import time
+
+import dagster as dg
+
+from radar_assets.defs.catalog.resources import CatalogResource
+from radar_assets.defs.echoes.resources import FeedSpoolResource
+from radar_assets.defs.partitions import hourly_partitions
+from radar_assets.lib.feed.echoes import materialize_hour, record_id_counts
+
+FEED_POOL = "feed_echoes"  # one live_echoes run at a time: runs of one hour must not race on its chunk files
+GAPS = "feed_gaps"
+EXACTLY_ONCE = "records_exactly_once"
+REJECTS = "no_rejected_messages"
+
+
+def _md_table(rows: list[dict], cols: list[str]) -> str:
+    if not rows:
+        return "none"
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    partitions_def=hourly_partitions,
+    group_name="echoes",
+    kinds={"zeromq", "duckdb", "parquet"},
+    pool=FEED_POOL,
+    check_specs=[
+        dg.AssetCheckSpec(
+            GAPS, asset="live_echoes", description="No station has a gap longer than its scan cadence"
+        ),
+        dg.AssetCheckSpec(
+            EXACTLY_ONCE, asset="live_echoes", description="Every record id is in the catalog once"
+        ),
+        dg.AssetCheckSpec(
+            REJECTS, asset="live_echoes", description="No message received in the hour was rejected"
+        ),
+    ],
+    description=(
+        "Echoes of the live SuperDARN feed for one hour of record time, from the listener's spool: per-record "
+        "rows (feed_records), per-echo rows (echoes), per-scan averages (echo_scans), gaps (feed_gaps) and "
+        "rejected messages (feed_rejects). The open hour is updated incrementally; a closed hour is rebuilt once."
+    ),
+)
+def live_echoes(
+    context: dg.AssetExecutionContext, feed_spool: FeedSpoolResource, catalog: CatalogResource
+) -> dg.MaterializeResult:
+    cat = catalog.get_catalog()
+    res = materialize_hour(
+        feed_spool.get_spool(),
+        cat,
+        context.partition_key,
+        time.time_ns() // 1000,
+        grace_s=feed_spool.grace_seconds,
+    )
+    context.log.info(
+        f"{res.partition}: {res.records} records ({res.new_records:+d}), {res.echoes} echoes, {res.scans} scans, "
+        f"{res.gaps} gaps, {res.rejects} rejects, {'final' if res.final else 'incremental'}"
+    )
+    n_ids, n_distinct = record_id_counts(cat, context.partition_key)
+    by_cause: dict[str, int] = {}
+    for g in res.gap_rows:
+        by_cause[g["cause"]] = by_cause.get(g["cause"], 0) + 1
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": res.records,
+            "records": res.records,
+            "new_records": res.new_records,
+            "echoes": res.echoes,
+            "scans": res.scans,
+            "complete_scans": res.complete_scans,
+            "gaps": res.gaps,
+            "rejects": res.rejects,
+            "duplicates_dropped": res.duplicates_dropped,
+            "final": res.final,
+            "stations": dg.MetadataValue.json(res.stations),
+            "spool_segments": dg.MetadataValue.json(res.segments),
+            "catalog_files_written": dg.MetadataValue.json(res.files_written),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=GAPS,
+                passed=res.gaps == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "gaps": res.gaps,
+                    "gap_seconds": round(res.gap_seconds, 3),
+                    "by_cause": dg.MetadataValue.json(by_cause),
+                    "gaps_table": dg.MetadataValue.md(
+                        _md_table(res.gap_rows[:20], ["station", "gap_start", "gap_end", "seconds", "cause"])
+                    ),
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name=EXACTLY_ONCE,
+                passed=n_ids == n_distinct == res.records,
+                metadata={"rows": n_ids, "distinct_record_ids": n_distinct, "records": res.records},
+            ),
+            dg.AssetCheckResult(
+                check_name=REJECTS,
+                passed=res.rejects == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"rejects": res.rejects, "by_reason": dg.MetadataValue.json(res.rejects_by_reason)},
+            ),
+        ],
+    )

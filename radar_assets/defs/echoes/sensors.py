@@ -1,0 +1,144 @@
+"""The feed sensor: reads the spool by cursor, requests ``live_echoes`` hours, reports the listener's health.
+
+Each tick reads at most ``MAX_BYTES_PER_TICK`` of new spool frames from the cursor (no socket, no lock,
+no waiting on the listener), so it never blocks. Then:
+
+- every hour that received records gets a run (run key = hour + spool position, so a re-evaluated tick
+  requests the same run and Dagster de-duplicates it), unless a run of that hour is already queued or
+  running: the hour stays pending in the cursor and is requested on a later tick;
+- every hour seen that has been closed for ``grace_seconds`` gets one more, final run (run key
+  ``<hour>:final``; the asset then rebuilds the hour in one file from the spool). Records arriving for a
+  closed hour later request one more final run;
+- the listener heartbeat is evaluated as the ``listener_heartbeat`` asset check (reported when it changes
+  and at least every ``HEARTBEAT_REPORT_SECONDS``).
+"""
+
+import json
+import time
+
+import dagster as dg
+
+from radar_assets.defs.echoes.assets import live_echoes
+from radar_assets.defs.echoes.checks import LISTENER_HEARTBEAT
+from radar_assets.defs.echoes.resources import FeedSpoolResource
+from radar_assets.defs.partitions import hourly_partitions
+from radar_assets.lib.feed.spool import HOUR_US, hour_key, hour_start_us
+
+MAX_BYTES_PER_TICK = 256 << 20
+HEARTBEAT_REPORT_SECONDS = 300
+FAMILY_TAG = "radar-assets/family"
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _run_active(context: dg.SensorEvaluationContext, hour: str) -> bool:
+    runs = context.instance.get_run_records(
+        filters=dg.RunsFilter(statuses=ACTIVE, tags={FAMILY_TAG: "live_echoes", "dagster/partition": hour}),
+        limit=1,
+    )
+    return bool(runs)
+
+
+def _valid_hour(hour: str, now_us: int) -> bool:
+    # Partition keys outside the definition (clock-skewed records) cannot be requested; they stay in the spool.
+    first = hourly_partitions.start.strftime("%Y-%m-%d-%H:%M")
+    return first <= hour <= hour_key(now_us + HOUR_US)
+
+
+def evaluate_feed(
+    cursor: dict, feed_spool: FeedSpoolResource, now: float, is_active=lambda hour: False
+) -> tuple[list[dg.RunRequest], dict, list[dg.AssetCheckEvaluation], list[str]]:
+    """The sensor's logic without Dagster's context (tested directly). Returns requests, cursor, checks, notes."""
+    spool = feed_spool.get_spool()
+    now_us = int(now * 1e6)
+    pos = tuple(cursor["pos"]) if cursor.get("pos") else None
+    new_pos, hours, _read = spool.advance(pos, MAX_BYTES_PER_TICK)
+    pending: dict[str, int] = dict(cursor.get("pending", {}))
+    for h, n in hours.items():
+        pending[h] = pending.get(h, 0) + n
+    seen_hours: list[str] = sorted(set(cursor.get("open", [])) | set(hours))
+    finalised: list[str] = list(cursor.get("finalised", []))
+    requests, notes = [], []
+    mark = f"{new_pos[0]}:{new_pos[1]}"
+    still_open = []
+    for hour in sorted(set(pending) | set(seen_hours)):
+        if not _valid_hour(hour, now_us):
+            if hour in pending:
+                notes.append(
+                    f"{pending.pop(hour)} records with record time in {hour}, outside the partitions"
+                )
+            continue
+        closed = now_us >= hour_start_us(hour) + HOUR_US + feed_spool.grace_seconds * 1e6
+        if is_active(hour):
+            still_open.append(hour)  # requested again once the running one finished
+            continue
+        if hour in pending:
+            # New records: an open hour is updated incrementally; a closed one (late records) rebuilt once.
+            mode = "final" if closed else "incremental"
+            key = f"live_echoes:{hour}:{mark}:{mode}"
+            del pending[hour]
+        elif closed:
+            mode, key = "final", f"live_echoes:{hour}:final"
+        else:
+            still_open.append(hour)
+            continue
+        requests.append(
+            dg.RunRequest(
+                run_key=key,
+                partition_key=hour,
+                tags={FAMILY_TAG: "live_echoes", "radar-assets/feed-mode": mode},
+            )
+        )
+        if mode == "final":
+            finalised.append(hour)
+        else:
+            still_open.append(hour)
+    checks = []
+    fresh, meta = feed_spool.heartbeat_status(now)
+    last = cursor.get("heartbeat") or {}
+    if last.get("fresh") is not fresh or now - last.get("reported", 0) >= HEARTBEAT_REPORT_SECONDS:
+        checks.append(
+            dg.AssetCheckEvaluation(
+                asset_key=live_echoes.key, check_name=LISTENER_HEARTBEAT, passed=fresh, metadata=meta
+            )
+        )
+        last = {"fresh": fresh, "reported": now}
+    new_cursor = {
+        "pos": list(new_pos),
+        "pending": pending,
+        "open": still_open,
+        "finalised": finalised[-48:],  # bounded: a late record reopens an hour as pending anyway
+        "heartbeat": last,
+    }
+    return requests, new_cursor, checks, notes
+
+
+@dg.sensor(
+    name="live_echoes_feed_sensor",
+    asset_selection=[live_echoes],
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Reads the feed spool by cursor; requests live_echoes hours; checks the listener heartbeat.",
+)
+def live_echoes_feed_sensor(
+    context: dg.SensorEvaluationContext, feed_spool: FeedSpoolResource
+) -> dg.SensorResult:
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    requests, new_cursor, checks, notes = evaluate_feed(
+        cursor, feed_spool, time.time(), is_active=lambda hour: _run_active(context, hour)
+    )
+    for note in notes:
+        context.log.warning(note)
+    return dg.SensorResult(
+        run_requests=requests,
+        cursor=json.dumps(new_cursor, sort_keys=True),
+        asset_events=checks,
+        skip_reason=None if requests or checks else dg.SkipReason("no new spool records"),
+    )
+
+
+sensors = [live_echoes_feed_sensor]

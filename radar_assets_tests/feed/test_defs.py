@@ -1,0 +1,113 @@
+"""The Dagster layer: live_echoes materialises an hour from a real spool; the sensor requests runs by cursor,
+de-duplicates by run key, finalises closed hours and reports a stale listener as a failed check."""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+
+import dagster as dg
+
+from radar_assets.defs import echoes
+from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
+from radar_assets.defs.echoes.assets import EXACTLY_ONCE, GAPS, live_echoes
+from radar_assets.defs.echoes.checks import LISTENER_HEARTBEAT
+from radar_assets.defs.echoes.resources import FeedSpoolResource
+from radar_assets.defs.echoes.sensors import evaluate_feed, live_echoes_feed_sensor
+from radar_assets.lib.feed.simulate import SyntheticFeed
+from radar_assets.lib.feed.spool import SpoolWriter, hour_key
+from radar_assets.lib.feed.wire import validate
+
+
+def _spool_with_records(root, start_us: int, n: int = 200, skip: range = range(0)) -> None:
+    feed = SyntheticFeed(["sas", "pgr"], 20, start_us)
+    with SpoolWriter(root) as w:
+        for i in range(n):
+            if i in skip:
+                continue
+            station, data = feed.record(i)
+            w.append(validate([station.encode(), zlib.compress(data)]), time.time_ns(), "tcp://sim")
+        w.write_heartbeat({"received": n, "accepted": n})
+
+
+def _resources(tmp_path) -> dict:
+    store = StoreResource(url=str(tmp_path / "store"))
+    return {
+        "feed_spool": FeedSpoolResource(spool_dir=str(tmp_path / "spool")),
+        "catalog": CatalogResource(store=store, snapshot_dir=str(tmp_path / "catalog")),
+    }
+
+
+def test_family_exports_what_definitions_needs():
+    assert echoes.assets == [live_echoes]
+    assert "feed_spool" in echoes.family_resources and echoes.resources is echoes.family_resources
+    defs = dg.Definitions(
+        assets=echoes.assets,
+        asset_checks=echoes.asset_checks,
+        sensors=echoes.sensors,
+        resources={
+            **echoes.resources,
+            "catalog": CatalogResource(store=StoreResource(url="/tmp/x"), snapshot_dir="/tmp/y"),
+        },
+    )
+    defs.resolve_all_job_defs()
+
+
+def test_live_echoes_materialises_an_hour_with_checks(tmp_path):
+    start = (time.time_ns() // 1000 // 3_600_000_000) * 3_600_000_000 + 1_000_000
+    _spool_with_records(tmp_path / "spool", start, skip=range(100, 140))  # a 2 s hole: a gap
+    hour = hour_key(start)
+    res = dg.materialize([live_echoes], partition_key=hour, resources=_resources(tmp_path))
+    assert res.success
+    mat = res.asset_materializations_for_node("live_echoes")[0]
+    assert mat.metadata["records"].value == 160
+    checks = {e.check_name: e for e in res.get_asset_check_evaluations()}
+    assert checks[EXACTLY_ONCE].passed
+    assert not checks[GAPS].passed and checks[GAPS].metadata["gaps"].value == 2  # one per station
+    # Again: nothing new, same rows.
+    res2 = dg.materialize([live_echoes], partition_key=hour, resources=_resources(tmp_path))
+    assert res2.asset_materializations_for_node("live_echoes")[0].metadata["new_records"].value == 0
+
+
+def test_sensor_requests_hours_by_cursor_and_reports_stale_listener(tmp_path):
+    now = time.time()
+    start = int(now * 1e6) - 3 * 3_600_000_000  # three hours ago: closed after its grace period
+    _spool_with_records(tmp_path / "spool", start, n=100)
+    res = _resources(tmp_path)
+    reqs, cursor, checks, _ = evaluate_feed({}, res["feed_spool"], now)
+    hour = hour_key(start)
+    # A closed hour seen for the first time: one final run (not an incremental one as well).
+    assert [(r.partition_key, r.tags["radar-assets/feed-mode"]) for r in reqs] == [(hour, "final")]
+    # The heartbeat was written when the spool was (just now): fresh, reported once.
+    assert len(checks) == 1 and checks[0].passed
+    # Nothing new: no request, no repeated report; the cursor stays put.
+    reqs2, cursor2, checks2, _ = evaluate_feed(cursor, res["feed_spool"], now + 1)
+    assert reqs2 == [] and checks2 == [] and cursor2["pos"] == cursor["pos"]
+    # The listener went quiet: the heartbeat check fails.
+    _, _, checks3, _ = evaluate_feed(cursor2, res["feed_spool"], now + 120)
+    assert len(checks3) == 1 and not checks3[0].passed and checks3[0].check_name == LISTENER_HEARTBEAT
+    # A running run of the hour defers the request (kept pending in the cursor).
+    _spool_with_records(tmp_path / "spool", start + 60_000_000, n=10)
+    reqs4, cursor4, _, _ = evaluate_feed(cursor2, res["feed_spool"], now + 2, is_active=lambda h: True)
+    assert reqs4 == [] and cursor4["pending"] == {hour: 10}
+    reqs5, _, _, _ = evaluate_feed(cursor4, res["feed_spool"], now + 3)
+    assert [r.partition_key for r in reqs5] == [hour]
+    assert reqs5[0].tags["radar-assets/feed-mode"] == "final" and reqs5[0].run_key != reqs[0].run_key
+    # The current hour: incremental runs, one per spool position.
+    _spool_with_records(tmp_path / "spool", int(now * 1e6), n=5)
+    reqs6, cursor6, _, _ = evaluate_feed(cursor4, res["feed_spool"], now + 4)
+    cur = [r for r in reqs6 if r.partition_key == hour_key(int(now * 1e6))]
+    assert [r.tags["radar-assets/feed-mode"] for r in cur] == ["incremental"]
+    assert hour_key(int(now * 1e6)) in cursor6["open"]
+
+
+def test_sensor_through_dagster_context(tmp_path):
+    now = time.time()
+    _spool_with_records(tmp_path / "spool", int(now * 1e6) - 5_000_000, n=20)
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources=_resources(tmp_path)) as ctx:
+            result = live_echoes_feed_sensor(ctx)
+        assert len(result.run_requests) >= 1
+        assert all(r.run_key.startswith("live_echoes:") for r in result.run_requests)
+        assert json.loads(result.cursor)["pos"][0] >= 1
