@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -65,15 +64,6 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
-def _float32(value: Any) -> Any:
-    """Shortest decimal of a FLOAT (float32) column's value: 0.9, not 0.8999999761581421."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return float(str(np.float32(value)))
-    return value
-
-
 ISO_TIME_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$"
@@ -110,7 +100,6 @@ Station = Annotated[str, Field(pattern=STATION_PATTERN, examples=["sas"])]
 ScanId = Annotated[str, Field(pattern=SCAN_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z"])]
 SweepId = Annotated[str, Field(pattern=SWEEP_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z-REF-00"])]
 OptFloat = Annotated[float | None, BeforeValidator(_nan_to_none)]
-Float32 = Annotated[float | None, BeforeValidator(_float32)]
 Level = Annotated[int, Field(ge=2, le=3, description="NEXRAD level: 2 or 3.")]
 
 
@@ -142,9 +131,15 @@ CURSOR_KEYS: dict[str, tuple[Any, ...]] = {
 
 
 def encode_cursor(kind: str, values: tuple[Any, ...]) -> str:
+    """Cursor of list ``kind`` after the row whose sort key is ``values`` (times: aware or ISO text)."""
     out: list[Any] = [kind]
-    for v in values:
-        out.append(v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v)
+    for want, v in zip(CURSOR_KEYS[kind], values, strict=True):
+        if want == "ts":
+            ts = datetime.fromisoformat(v) if isinstance(v, str) else v
+            if ts.tzinfo is None:
+                raise ValueError("cursor times must be timezone-aware")
+            v = ts.astimezone(UTC).isoformat()
+        out.append(v)
     raw = json.dumps(out, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -329,7 +324,7 @@ class Scan(BaseModel):
     volume_start: datetime
     vcp: int | None = None
     sweep_count: int | None = None
-    elevations: list[Float32] | None = None
+    elevations: list[OptFloat] | None = None
     bytes: int | None = None
     sha256: str | None = None
     source_key: str | None = None
@@ -354,12 +349,12 @@ class Sweep(BaseModel):
     moment: str
     units: str | None = None
     sweep_index: int | None = None
-    elevation: Float32 = None
+    elevation: OptFloat = None
     sweep_time: datetime | None = None
     bounds: list[float] | None = Field(None, description="[west, south, east, north] in degrees.")
     corners: list[list[float]] | None = Field(None, description="Overlay corners [[lon, lat] x 4].")
-    vmin: Float32 = None
-    vmax: Float32 = None
+    vmin: OptFloat = None
+    vmax: OptFloat = None
     partition: str | None = None
     png_url: str | None = None
     json_url: str | None = None
@@ -415,13 +410,13 @@ class Echo(BaseModel):
     beam: int | None = None
     scan_flag: int | None = None
     range_gate: int | None = None
-    velocity: Float32 = None
-    power: Float32 = None
-    spectral_width: Float32 = None
+    velocity: OptFloat = None
+    power: OptFloat = None
+    spectral_width: OptFloat = None
     ground_scatter: bool | None = None
-    elevation: Float32 = None
+    elevation: OptFloat = None
     frequency: int | None = None
-    noise: Float32 = None
+    noise: OptFloat = None
     partition: str | None = None
 
 

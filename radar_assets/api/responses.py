@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from fastapi import Request, Response
 
 from radar_assets.api.snapshot import Snapshot
@@ -58,27 +57,24 @@ def conditional(request: Request, response: Response, snapshot: Snapshot, max_ag
     return None
 
 
-def _csv_value(value: Any, float32: bool) -> Any:
+def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, float):
-        if not math.isfinite(value):
-            return ""
-        return str(np.float32(value)) if float32 else repr(value)
+        return repr(value) if math.isfinite(value) else ""
     if isinstance(value, datetime):
         return value.isoformat()
     return value
 
 
-def csv_bytes(columns: dict[str, str], rows: Iterable[dict[str, Any]]) -> bytes:
-    """CSV with a header row; ``columns`` maps names to SQL types (FLOAT values print as float32)."""
+def csv_bytes(columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> bytes:
+    """CSV with a header row (missing and NaN values are empty)."""
     names = list(columns)
-    single = [columns[c] == "FLOAT" for c in names]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(names)
     for row in rows:
-        writer.writerow([_csv_value(row.get(c), f) for c, f in zip(names, single, strict=True)])
+        writer.writerow([_csv_value(row.get(c)) for c in names])
     return buf.getvalue().encode()
 
 

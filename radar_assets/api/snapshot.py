@@ -39,6 +39,28 @@ def _ident(st: os.stat_result) -> Ident:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+TIME_FORMAT_S = "%Y-%m-%dT%H:%M:%SZ"
+TIME_FORMAT_US = "%Y-%m-%dT%H:%M:%S.%fZ"
+_OUTPUT_TYPE = {"TIMESTAMPTZ": "VARCHAR", "FLOAT": "DOUBLE", "FLOAT[]": "DOUBLE[]"}
+
+
+def _select_expr(column: str, sql_type: str, present: bool) -> str:
+    name = f'"{column}"'
+    if not present:
+        return f"NULL::{_OUTPUT_TYPE.get(sql_type, sql_type)} AS {name}"
+    if sql_type == "TIMESTAMPTZ":
+        utc = f"timezone('UTC', {name}::TIMESTAMPTZ)"
+        return (
+            f"CASE WHEN epoch_us({name}::TIMESTAMPTZ) % 1000000 = 0 THEN strftime({utc}, '{TIME_FORMAT_S}') "
+            f"ELSE strftime({utc}, '{TIME_FORMAT_US}') END AS {name}"
+        )
+    if sql_type == "FLOAT":
+        return f"{name}::FLOAT::VARCHAR::DOUBLE AS {name}"
+    if sql_type == "FLOAT[]":
+        return f"list_transform({name}::FLOAT[], lambda v: v::VARCHAR::DOUBLE) AS {name}"
+    return name
+
+
 class Snapshot:
     """One opened snapshot file: its metadata, a pool of cursors, and memoised per-snapshot answers."""
 
@@ -92,12 +114,14 @@ class Snapshot:
         return table in self.columns
 
     def select_list(self, table: str, columns: dict[str, str]) -> str:
-        """``col, col, NULL::TYPE AS col`` for the wanted columns (names and types come from code).
+        """Select expressions for the wanted columns (names and types come from code, never requests).
 
-        Columns an older snapshot lacks read as NULL instead of failing the query.
+        Values are shaped for JSON in DuckDB rather than in Python: times as ISO 8601 UTC text
+        (``2021-06-25T07:51:54Z``), FLOAT (float32) values as their shortest decimal (0.9, not
+        0.8999999761581421). Columns an older snapshot lacks read as NULL instead of failing the query.
         """
         have = self.columns.get(table, {})
-        return ", ".join(f'"{c}"' if c in have else f'NULL::{t} AS "{c}"' for c, t in columns.items())
+        return ", ".join(_select_expr(c, t, c in have) for c, t in columns.items())
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         """Answer computed once per snapshot (the file never changes)."""

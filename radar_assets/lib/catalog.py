@@ -189,6 +189,7 @@ def open_snapshot(path: str | Path, retries: int = 5, *, isolated: bool = False)
                 for statement in (
                     "USE snapshot",
                     "DETACH memory",
+                    "SET GLOBAL TimeZone = 'UTC'",
                     "SET enable_external_access = false",
                     "SET lock_configuration = true",
                 ):

@@ -243,8 +243,8 @@ def test_echoes_json_and_csv(client):
     assert c.status_code == 200 and c.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(c.text)))
     assert len(rows) == 2 * 5 and {r["record_time"] for r in rows} == {
-        "2021-06-25T00:00:03+00:00",
-        "2021-06-25T00:00:06+00:00",
+        "2021-06-25T00:00:03Z",
+        "2021-06-25T00:00:06Z",
     }
     assert rows[3]["velocity"] == "" and rows[0]["power"] == "12.5"
     paged = client.get("/echoes", params={"format": "csv", "limit": 7})

@@ -64,7 +64,7 @@ def _page(
     where.add_if(q.end, f'"{time_column}" < ?')
     where.add(" AND ".join(f'"{c}" IS NOT NULL' for c in order))
     where.after(order, q.after)
-    order_by = ", ".join(f'"{c}"' for c in order)
+    order_by = ", ".join(f'{table}."{c}"' for c in order)  # the table's columns, not the formatted ones
     sql = f"SELECT {snap.select_list(table, columns)} FROM {table}{where.sql()} ORDER BY {order_by} LIMIT ?"
     rows = session.rows(sql, [*where.params, q.limit + 1])
     next_cursor = None

@@ -53,7 +53,7 @@ def query_scans(session: Session, q: ScansQuery) -> tuple[list[dict[str, Any]], 
     where.after(ORDER, q.after)
     sql = (
         f"SELECT {snap.select_list(TABLE, COLUMNS)} FROM {TABLE}{where.sql()} "
-        'ORDER BY "volume_start", "scan_id" LIMIT ?'
+        'ORDER BY scans."volume_start", scans."scan_id" LIMIT ?'
     )
     rows = session.rows(sql, [*where.params, q.limit + 1])
     next_cursor = None

@@ -115,7 +115,7 @@ def query_sweeps(session: Session, q: SweepsQuery) -> tuple[list[dict[str, Any]]
     where.add_if(q.start, '"sweep_time" >= ?')
     where.add_if(q.end, '"sweep_time" < ?')
     where.after(("sweep_id",), q.after)
-    sql = f'SELECT {snap.select_list(TABLE, COLUMNS)} FROM {TABLE}{where.sql()} ORDER BY "sweep_id" LIMIT ?'
+    sql = f'SELECT {snap.select_list(TABLE, COLUMNS)} FROM {TABLE}{where.sql()} ORDER BY sweeps."sweep_id" LIMIT ?'
     rows = session.rows(sql, [*where.params, q.limit + 1])
     next_cursor = None
     if len(rows) > q.limit:

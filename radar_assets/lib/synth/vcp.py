@@ -228,7 +228,7 @@ def get_vcp(number: int) -> VCP:
             _batch(16.70, 15.5, 33.21, 117.0),
             _batch(19.51, 15.5, 33.21, 117.0),
         ]
-        return VCP(215, tuple(cuts), 360.0, False)
+        return VCP(215, tuple(cuts), 354.0, False)
     raise ValueError(f"unsupported VCP {number}: the generator knows 212, 35 and 215")
 
 

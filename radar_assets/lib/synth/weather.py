@@ -423,6 +423,9 @@ def scene(seed: int, lat: float, lon: float, elev_m: float, t_s: float) -> list[
                         "anvil",
                         12.5,
                         zb=8.0,
+                        textured=True,
+                        tex_dx=disp_x,
+                        tex_dy=disp_y,
                         du=uu - su,
                         dv=vu - sv,
                     )
@@ -627,7 +630,7 @@ def evaluate(
                 iy = ((gy0 + Y - np.float32(c.tex_dy)) * np.float32(1.0 / TEXTURE_PX_KM)).astype(np.int32) & (
                     TEXTURE_N - 1
                 )
-                amp = 7.0 if c.vkind == "strat" else 5.0
+                amp = {"strat": 7.0, "anvil": 4.0}.get(c.vkind, 5.0)
                 val *= np.power(np.float32(10.0), tex[iy, ix] * np.float32(amp / 10.0))
             zsum[a0:a1, j_lo:j_hi] += val
             if c.du or c.dv:

@@ -1,0 +1,113 @@
+"""``rendered_sweeps``: per sweep and moment, a Web Mercator PNG, its bounds JSON and a value COG."""
+
+import base64
+
+import dagster as dg
+from pydantic import Field
+
+from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
+from radar_assets.defs.partitions import site_day_partitions
+from radar_assets.defs.scans.assets import raw_scans
+from radar_assets.lib.scans import tables_equal
+from radar_assets.lib.sweeps import MAX_BOUNDS_KM, coverage_problems, render_partition
+
+ALL_RENDERED = "every_sweep_rendered"
+BOUNDS_NEAR_SITE = "bounds_within_500_km"
+
+
+class RenderConfig(dg.Config):
+    size: int = Field(default=2048, ge=64, le=8192, description="Pixels on the long side of each PNG/COG")
+    moments: list[str] | None = Field(
+        default=None, description="Moments to render; default REF everywhere, VEL where present"
+    )
+
+
+def _reject_reasons(table) -> list[tuple[str, str]]:
+    if table is None:
+        return []
+    return sorted(
+        zip(table.column("source_key").to_pylist(), table.column("reason").to_pylist(), strict=True)
+    )
+
+
+@dg.asset(
+    partitions_def=site_day_partitions,
+    deps=[raw_scans],
+    group_name="sweeps",
+    kinds={"png", "geotiff", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            ALL_RENDERED, asset="rendered_sweeps", description="Every sweep of every scan was rendered"
+        ),
+        dg.AssetCheckSpec(
+            BOUNDS_NEAR_SITE,
+            asset="rendered_sweeps",
+            description="Image bounds lie within 500 km of the site",
+        ),
+    ],
+    description="Sweep imagery in EPSG:3857 (transparent PNG + bounds JSON) and Cloud-Optimized GeoTIFFs of the values.",
+)
+def rendered_sweeps(
+    context: dg.AssetExecutionContext, config: RenderConfig, store: StoreResource, catalog: CatalogResource
+) -> dg.MaterializeResult:
+    cat = catalog.get_catalog()
+    partition = context.partition_key
+    scans = cat.read_partition("scans", partition)
+    if scans is None:
+        raise dg.Failure(f"no raw_scans rows for partition {partition}: materialise raw_scans first")
+    previous = cat.read_partition("sweeps", partition)
+    rejects_partition = f"rendered_sweeps|{partition}"
+    previous_rejects = cat.read_partition("rejects", rejects_partition)
+
+    def progress(done: int, total: int) -> None:
+        context.log.info(f"{partition}: rendered scan {done}/{total}")
+
+    result = render_partition(
+        scans, store.get_store(), partition, previous, config.size, config.moments, progress=progress
+    )
+    written = []
+    if not tables_equal(previous, result.sweeps):
+        written.append(cat.write_partition("sweeps", partition, result.sweeps))
+    if _reject_reasons(previous_rejects) != _reject_reasons(result.rejects):
+        written.append(cat.write_partition("rejects", rejects_partition, result.rejects))
+    rejected = set(result.rejects.column("source_key").to_pylist())
+    for reason in result.rejects.column("reason").to_pylist():
+        context.log.warning(f"rejected: {reason}")
+    problems = coverage_problems(scans, result.sweeps, rejected)
+    metadata = {
+        "dagster/row_count": result.sweeps.num_rows,
+        "images_rendered": result.images,
+        "scans_rendered": result.rendered_scans,
+        "scans_reused": result.reused_scans,
+        "rejected": len(rejected),
+        "size_px": config.size,
+        "catalog_files_written": dg.MetadataValue.json(written),
+    }
+    if result.location_from_site_table:
+        metadata["location_from_site_table"] = dg.MetadataValue.md(
+            "Message 1 volumes carry no site location; taken from the site table for: "
+            + ", ".join(result.location_from_site_table)
+        )
+    if result.thumbnail:
+        b64 = base64.b64encode(result.thumbnail).decode()
+        metadata["thumbnail"] = dg.MetadataValue.md(
+            f"**{result.thumbnail_caption}**\n\n![lowest sweep](data:image/png;base64,{b64})"
+        )
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=ALL_RENDERED,
+                passed=not problems and not rejected,
+                metadata={
+                    "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+                    "rejected": len(rejected),
+                },
+            ),  # fmt: skip
+            dg.AssetCheckResult(
+                check_name=BOUNDS_NEAR_SITE,
+                passed=result.max_extent_km <= MAX_BOUNDS_KM,
+                metadata={"max_extent_km": round(result.max_extent_km, 1), "limit_km": MAX_BOUNDS_KM},
+            ),
+        ],
+    )

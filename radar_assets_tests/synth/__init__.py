@@ -1,0 +1,1 @@
+"""Tests of the synthetic NEXRAD generator (radar_assets.lib.synth)."""
