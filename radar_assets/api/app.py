@@ -57,7 +57,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: ``ApiSettings()``, read from the environment now)."""
     settings = settings if settings is not None else ApiSettings()
     snapshots = SnapshotManager(
-        settings.snapshot_path, pool_size=settings.pool_size, check_interval=settings.snapshot_check_interval
+        settings.snapshot_path,
+        pool_size=settings.pool_size,
+        check_interval=settings.snapshot_check_interval,
+        max_queries=settings.max_concurrent_queries,
     )
 
     @asynccontextmanager

@@ -38,6 +38,7 @@ class ApiSettings(BaseSettings):
         1.0, ge=0, le=60, description="Seconds between stats of the snapshot path."
     )
     pool_size: int = Field(16, ge=1, le=256, description="Idle DuckDB cursors kept per snapshot.")
+    max_concurrent_queries: int = Field(4, ge=1, le=256, description="Requests querying DuckDB at once.")
 
     # -- HTTP ---------------------------------------------------------------------------------------
     cors_origins: list[str] = Field(

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,26 +39,50 @@ def _ident(st: os.stat_result) -> Ident:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-TIME_FORMAT_S = "%Y-%m-%dT%H:%M:%SZ"
-TIME_FORMAT_US = "%Y-%m-%dT%H:%M:%S.%fZ"
-_OUTPUT_TYPE = {"TIMESTAMPTZ": "VARCHAR", "FLOAT": "DOUBLE", "FLOAT[]": "DOUBLE[]"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How a declared column type is selected (cheapest for DuckDB to hand over) and converted in Python.
+_SELECT_AS = {"TIMESTAMPTZ": "epoch_us({name}::TIMESTAMPTZ)"}
+_NULL_AS = {"TIMESTAMPTZ": "BIGINT"}
 
 
 def _select_expr(column: str, sql_type: str, present: bool) -> str:
     name = f'"{column}"'
     if not present:
-        return f"NULL::{_OUTPUT_TYPE.get(sql_type, sql_type)} AS {name}"
-    if sql_type == "TIMESTAMPTZ":
-        utc = f"timezone('UTC', {name}::TIMESTAMPTZ)"
-        return (
-            f"CASE WHEN epoch_us({name}::TIMESTAMPTZ) % 1000000 = 0 THEN strftime({utc}, '{TIME_FORMAT_S}') "
-            f"ELSE strftime({utc}, '{TIME_FORMAT_US}') END AS {name}"
-        )
-    if sql_type == "FLOAT":
-        return f"{name}::FLOAT::VARCHAR::DOUBLE AS {name}"
-    if sql_type == "FLOAT[]":
-        return f"list_transform({name}::FLOAT[], lambda v: v::VARCHAR::DOUBLE) AS {name}"
-    return name
+        return f"NULL::{_NULL_AS.get(sql_type, sql_type)} AS {name}"
+    template = _SELECT_AS.get(sql_type)
+    return f"{template.format(name=name)} AS {name}" if template else name
+
+
+def _time(us: int | None) -> datetime | None:
+    if us is None:
+        return None
+    try:
+        return _EPOCH + timedelta(microseconds=us)
+    except OverflowError:  # beyond year 9999: not representable, shown as unknown
+        return None
+
+
+def _float32(value: float | None) -> float | None:
+    """A FLOAT (float32) value as its short decimal (0.9, not 0.8999999761581421); NaN/inf as None."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{value:.7g}")
+
+
+def _float64(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _float32_list(values: list | None) -> list | None:
+    return None if values is None else [_float32(v) for v in values]
+
+
+_CONVERT = {
+    "TIMESTAMPTZ": _time,
+    "FLOAT": _float32,
+    "DOUBLE": _float64,
+    "FLOAT[]": _float32_list,
+}
 
 
 class Snapshot:
@@ -116,9 +140,9 @@ class Snapshot:
     def select_list(self, table: str, columns: dict[str, str]) -> str:
         """Select expressions for the wanted columns (names and types come from code, never requests).
 
-        Values are shaped for JSON in DuckDB rather than in Python: times as ISO 8601 UTC text
-        (``2021-06-25T07:51:54Z``), FLOAT (float32) values as their shortest decimal (0.9, not
-        0.8999999761581421). Columns an older snapshot lacks read as NULL instead of failing the query.
+        Times are selected as epoch microseconds (DuckDB's conversion of TIMESTAMPTZ to Python goes
+        through pytz and costs more than the query) and converted by :meth:`Session.select`. Columns an
+        older snapshot lacks read as NULL instead of failing the query.
         """
         have = self.columns.get(table, {})
         return ", ".join(_select_expr(c, t, c in have) for c, t in columns.items())
@@ -198,6 +222,26 @@ class Session:
         names = [d[0] for d in cur.description or []]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def select(
+        self, table: str, columns: dict[str, str], tail: str, params: Sequence[Any] = ()
+    ) -> list[dict[str, Any]]:
+        """``SELECT <columns> FROM <table> <tail>`` with values converted for the API.
+
+        Times become aware UTC datetimes, float32 values short decimals, NaN and infinities None.
+        ``tail`` (WHERE/ORDER BY/LIMIT) holds only ``?`` placeholders for request values.
+        """
+        sql = f"SELECT {self.snapshot.select_list(table, columns)} FROM {table}{tail}"
+        rows = self.cursor.execute(sql, list(params)).fetchall()
+        names = list(columns)
+        convert = [(i, _CONVERT[t]) for i, t in enumerate(columns.values()) if t in _CONVERT]
+        out = []
+        for row in rows:
+            values = list(row)
+            for i, fn in convert:
+                values[i] = fn(values[i])
+            out.append(dict(zip(names, values, strict=True)))
+        return out
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = self.rows(sql, params)
         return rows[0] if rows else None
@@ -206,10 +250,15 @@ class Session:
 class SnapshotManager:
     """Newest snapshot at ``path``, re-checked at most every ``check_interval`` seconds."""
 
-    def __init__(self, path: str | Path, *, pool_size: int = 16, check_interval: float = 1.0):
+    def __init__(
+        self, path: str | Path, *, pool_size: int = 16, check_interval: float = 1.0, max_queries: int = 4
+    ):
         self.path = Path(path)
         self.pool_size = pool_size
         self.check_interval = check_interval
+        # At most this many requests query DuckDB at once: on a few cores, dozens of threads taking
+        # turns at the GIL around short queries cost more than they overlap.
+        self._slots = threading.BoundedSemaphore(max_queries)
         self._snapshot: Snapshot | None = None
         self._checked = -math.inf
         self._lock = threading.Lock()
@@ -254,6 +303,11 @@ class SnapshotManager:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """Borrow a cursor on the newest snapshot for the duration of one request."""
+        with self._slots, self._borrow() as session:
+            yield session
+
+    @contextmanager
+    def _borrow(self) -> Iterator[Session]:
         for _ in range(5):
             snap = self.current()
             cur = snap.acquire()

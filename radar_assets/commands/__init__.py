@@ -7,3 +7,6 @@ import click
 
 def register(main: click.Group, source: click.Group) -> None:
     """Attach the family commands to the top-level group (and ``source``)."""
+    from radar_assets.commands.render import render
+
+    main.add_command(render)

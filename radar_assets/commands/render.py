@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import time
 from pathlib import Path
@@ -10,19 +12,27 @@ import click
 
 
 def _is_level2(data: bytes) -> bool:
-    import gzip
-
+    """Archive II volume (possibly whole-file gzipped) rather than a Level III product."""
     head = data[:64]
     if head[:2] == b"\x1f\x8b":
-        head = gzip.GzipFile(fileobj=__import__("io").BytesIO(data)).read(16)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            head = gz.read(16)
     return head.startswith(b"AR2V") or head.startswith(b"ARCHIVE2")
 
 
 @click.command("render")
 @click.argument("volume", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--moments", default=None, help="Comma-separated moments (default: REF on every sweep, VEL where present).")
-@click.option("--size", default=2048, show_default=True, type=click.IntRange(16, 8192), help="Pixels on the long side.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@click.option(
+    "--moments",
+    default=None,
+    help="Comma-separated moments (default: REF on every sweep, VEL where present).",
+)
+@click.option(
+    "--size", default=2048, show_default=True, type=click.IntRange(16, 8192), help="Pixels on the long side."
+)
 @click.option("--no-cog", is_flag=True, help="Skip the Cloud-Optimized GeoTIFFs.")
 def render(volume: Path, out_dir: Path, moments: str | None, size: int, no_cog: bool) -> None:
     """Render VOLUME (a Level 2 volume or a Level 3 product) to PNG + bounds JSON + COG per sweep.
@@ -54,7 +64,10 @@ def render(volume: Path, out_dir: Path, moments: str | None, size: int, no_cog: 
     out_dir.mkdir(parents=True, exist_ok=True)
     for r in results:
         base = out_dir / f"{stem}_{r.moment}_{r.sweep_index:02d}"
-        outputs = [(base.with_suffix(".png"), r.png), (base.with_suffix(".json"), json.dumps(r.bounds, indent=1).encode())]
+        outputs = [
+            (base.with_suffix(".png"), r.png),
+            (base.with_suffix(".json"), json.dumps(r.bounds, indent=1).encode()),
+        ]
         if r.cog:
             outputs.append((base.with_suffix(".tif"), r.cog))
         for path, payload in outputs:
@@ -63,4 +76,6 @@ def render(volume: Path, out_dir: Path, moments: str | None, size: int, no_cog: 
             tmp.write_bytes(payload)
             tmp.replace(path)
             click.echo(f"wrote {path} ({len(payload)} bytes)")
-    click.echo(f"rendered {len(results)} sweep-moment(s) of {volume.name} in {time.perf_counter() - started:.2f} s")
+    click.echo(
+        f"rendered {len(results)} sweep-moment(s) of {volume.name} in {time.perf_counter() - started:.2f} s"
+    )

@@ -25,8 +25,16 @@ class Site:
 
 @cache
 def _table() -> dict[str, Site]:
-    from pyart.io.nexrad_common import NEXRAD_LOCATIONS
+    # Py-ART's get_nexrad_location converts the shared dict's elevation from feet to metres in place on
+    # every call, so the imported table may already be altered; load a private copy of the module instead.
+    import importlib.util
 
+    import pyart.io.nexrad_common as common
+
+    spec = importlib.util.spec_from_file_location("_radar_assets_nexrad_sites", common.__file__)
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    NEXRAD_LOCATIONS = fresh.NEXRAD_LOCATIONS  # noqa: N806 - Py-ART's name, elevations in feet
     return {
         sid.upper(): Site(sid.upper(), float(v["lat"]), float(v["lon"]), float(v["elev"]) * 0.3048)
         for sid, v in NEXRAD_LOCATIONS.items()

@@ -25,53 +25,75 @@ def _local(path):
     return shared_path(*path.relative_to(path.parents[2]).parts)
 
 
-def _pyart_gate_lonlat(volume, sweep, moment, rays, gates):
-    """Py-ART's gate longitude/latitude (the computation behind ``Radar.gate_longitude``)."""
+def _pyart_pixels(grid, volume, sweep, moment, edges):
+    """Fractional pixel (col, row) of Py-ART's gate centres (``edges=False``, the computation behind
+    ``Radar.gate_longitude``/``gate_latitude``) or gate corners (``edges=True``) of one sweep."""
     from pyart.core import antenna_vectors_to_cartesian, cartesian_to_geographic
 
     m = sweep.moments[moment]
-    ranges = m.first_gate_m + m.gate_spacing_m * np.asarray(gates, dtype=np.float64)
-    x, y, _ = antenna_vectors_to_cartesian(ranges, sweep.azimuth[rays], sweep.elevation[rays], edges=False)
-    # antenna_vectors_to_cartesian gives the full (rays, gates) product; keep the sampled pairs.
-    idx = np.arange(len(rays))
+    x, y, _ = antenna_vectors_to_cartesian(m.ranges_m, sweep.azimuth, sweep.elevation, edges=edges)
     projparams = {"proj": "pyart_aeqd", "lon_0": volume.lon, "lat_0": volume.lat}
-    lon, lat = cartesian_to_geographic(x[idx, idx], y[idx, idx], projparams)
-    return lon, lat
+    lon, lat = cartesian_to_geographic(x, y, projparams)
+    return grid.pixel_of(*lonlat_to_mercator(lon, lat))
 
 
 @pytest.mark.parametrize("path", L2, ids=[p.name for p in L2])
 def test_painted_gates_land_within_one_pixel_of_pyart_geolocation(path):
+    """Every sampled painted pixel lies within one pixel of its gate's footprint as Py-ART locates it
+    (the gate's four corners), and gates larger than a pixel are painted over their Py-ART centre."""
     path = _local(path)
     volume = read_level2(path.read_bytes(), moments=["REF"], site_hint=path.name[:4])
     rng = np.random.default_rng(0)
     for sweep in (volume.sweeps[0], volume.sweeps[-1]):
         m = sweep.moments["REF"]
         grid, ray_img, gate_img = gate_index_image(sweep, "REF", volume.lat, volume.lon, 2048)
-        rays = rng.integers(0, sweep.nrays, 400)
-        gates = rng.integers(m.ngates // 10, m.ngates, 400)
-        lon, lat = _pyart_gate_lonlat(volume, sweep, "REF", rays, gates)
-        col, row = grid.pixel_of(*lonlat_to_mercator(lon, lat))
-        col, row = np.floor(col).astype(int), np.floor(row).astype(int)
-        key_img = ray_img.astype(np.int64) * (m.ngates + 1) + gate_img
-        keys = rays.astype(np.int64) * (m.ngates + 1) + gates
-        painted = np.isin(key_img, keys)
-        rr, cc = np.nonzero(painted)
-        by_key = {}
-        for r, c, k in zip(rr, cc, key_img[rr, cc], strict=True):
-            by_key.setdefault(int(k), []).append((r, c))
-        checked = 0
-        for k, r0, c0 in zip(keys, row, col, strict=True):
-            pixels = by_key.get(int(k))
-            if not pixels:
-                continue  # a gate smaller than a pixel may cover no pixel centre
-            px = np.array(pixels)
-            dist = np.max(np.abs(px - [r0, c0]), axis=1).min()
-            assert dist <= 1, f"sweep {sweep.index} gate {k}: {dist} px from Py-ART's position"
-            checked += 1
-        assert checked >= 100, f"only {checked} sampled gates painted"
+        # (a) painted pixel -> Py-ART footprint of its gate.
+        rows, cols = np.nonzero((ray_img < sweep.nrays) & (gate_img < m.ngates))
+        pick = rng.choice(rows.size, 3000, replace=False)
+        rows, cols = rows[pick], cols[pick]
+        rays, gates = ray_img[rows, cols], gate_img[rows, cols]
+        # Py-ART interpolates ray edges between consecutive rays; skip the sweep's first and last rays
+        # whose outer edges it extrapolates.
+        keep = (rays > 0) & (rays < sweep.nrays - 1)
+        rows, cols, rays, gates = rows[keep], cols[keep], rays[keep], gates[keep]
+        ex, ey = _pyart_pixels(grid, volume, sweep, "REF", edges=True)
+        corners = [(rays, gates), (rays, gates + 1), (rays + 1, gates + 1), (rays + 1, gates)]
+        qx = np.stack([ex[r, g] for r, g in corners], axis=1)
+        qy = np.stack([ey[r, g] for r, g in corners], axis=1)
+        px, py = cols + 0.5, rows + 0.5
+        # Signed distance of the pixel centre to each edge of the (convex) footprint, inside >= 0.
+        nx, ny = np.roll(qx, -1, axis=1) - qx, np.roll(qy, -1, axis=1) - qy
+        length = np.hypot(nx, ny)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cross = (nx * (py[:, None] - qy) - ny * (px[:, None] - qx)) / length
+        # A gate starting at the antenna has a zero-length inner edge: it constrains nothing.
+        cross = np.where(length > 0, cross, np.nan)
+        orientation = np.sign(np.nanmedian(cross, axis=1, keepdims=True))
+        outside = -np.nanmin(cross * orientation, axis=1)
+        assert outside.max() <= 1.0, (
+            f"sweep {sweep.index}: painted {outside.max():.2f} px outside Py-ART's gate"
+        )
+        # (b) gate centre -> painted there (within one pixel) for gates at least a pixel deep.
+        cx, cy = _pyart_pixels(grid, volume, sweep, "REF", edges=False)
+        if m.gate_spacing_m >= grid.pixel:
+            # Only gates wider than a pixel across the beam too (short-range gates are narrower).
+            beam = np.radians(np.median(np.diff(np.sort(sweep.azimuth))))
+            first = int(np.ceil((1.5 * grid.pixel / beam - m.first_gate_m) / m.gate_spacing_m))
+            sample_r = rng.integers(0, sweep.nrays, 300)
+            sample_g = rng.integers(min(max(first, 0), m.ngates - 1), m.ngates, 300)
+            col = np.floor(cx[sample_r, sample_g]).astype(int) + 1
+            row = np.floor(cy[sample_r, sample_g]).astype(int) + 1
+            key_img = np.pad(ray_img.astype(np.int64) * (m.ngates + 1) + gate_img, 1, constant_values=-1)
+            keys = sample_r.astype(np.int64) * (m.ngates + 1) + sample_g
+            near = np.stack([key_img[row + dr, col + dc] for dr in (-1, 0, 1) for dc in (-1, 0, 1)], axis=1)
+            assert (near == keys[:, None]).any(axis=1).all()
 
 
-COG_SAMPLES = [p for p in L2 if p.name in ("KLOT20220317_000842_V06", "KLOT19950413_132143.gz", "KTLX20190715_120037_V06")]
+COG_SAMPLES = [
+    p
+    for p in L2
+    if p.name in ("KLOT20220317_000842_V06", "KLOT19950413_132143.gz", "KTLX20190715_120037_V06")
+]
 
 
 @pytest.mark.parametrize("path", COG_SAMPLES, ids=[p.name for p in COG_SAMPLES])
@@ -111,8 +133,11 @@ def test_every_level2_volume_renders(path):
     path = _local(path)
     volume = read_level2(path.read_bytes(), moments=["REF", "VEL"], site_hint=path.name[:4])
     results = render_volume(volume, size=256)
-    assert {r.sweep_index for r in results if r.moment == "REF"} == {s.index for s in volume.sweeps}
-    assert any(r.moment == "VEL" for r in results)
+    # Default moments: REF on every sweep that has it, VEL on every sweep that carries it.
+    for moment in ("REF", "VEL"):
+        expected = {s.index for s in volume.sweeps if moment in s.moments}
+        assert expected
+        assert {r.sweep_index for r in results if r.moment == moment} == expected
     for r in results:
         _check_product(r, 256)
 
@@ -146,7 +171,7 @@ def _check_product(r, size):
 
 
 def test_default_size_is_2048_on_the_long_side():
-    path = shared_path("level2", "KTLX", "..", "other", "KTLX20140101_000624_V06.gz")
+    path = shared_path("level2", "other", "KTLX20140101_000624_V06.gz")
     volume = read_level2(path.read_bytes(), moments=["REF"])
     r = render_sweep(volume.sweeps[0], volume.lat, volume.lon, "REF", cog=False)
     assert max(r.bounds["width"], r.bounds["height"]) == 2048

@@ -72,8 +72,8 @@ def test_radial_headers(generated):
     vol = generated.vol
     rows = []
     for body in _radials(_records(generated.data)):
-        (rid, cms, cdate, aznum, az, _c, _s, rlen, azres, status, elnum, _sec, el, _b, _m, nblocks) = struct.unpack(
-            ">4sIHHfBBHBBBBfBBH", body[:32]
+        (rid, cms, cdate, aznum, az, _c, _s, rlen, azres, status, elnum, _sec, el, _b, _m, nblocks) = (
+            struct.unpack(">4sIHHfBBHBBBBfBBH", body[:32])
         )
         assert rid.decode() == vol.site.id and rlen == len(body)
         ptrs = struct.unpack(">10I", body[32:72])

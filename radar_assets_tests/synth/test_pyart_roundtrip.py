@@ -86,7 +86,7 @@ def test_weather_is_plausible(generated, pyart_radar):
         if "VEL" not in sw.moments:
             continue
         vel = r.fields["velocity"]["data"][r.get_slice(i)]
-        assert float(np.abs(vel).max()) <= sw.cut.nyquist_ms + 1.0 + 1e-3
+        assert float(np.abs(vel).max()) <= sw.cut.nyquist_ms + 0.25 + 1e-3
         spw = r.fields["spectrum_width"]["data"][r.get_slice(i)]
         if spw.count():
             assert 0.0 <= float(spw.min()) and float(spw.max()) <= 13.0

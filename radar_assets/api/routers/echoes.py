@@ -65,8 +65,9 @@ def _page(
     where.add(" AND ".join(f'"{c}" IS NOT NULL' for c in order))
     where.after(order, q.after)
     order_by = ", ".join(f'{table}."{c}"' for c in order)  # the table's columns, not the formatted ones
-    sql = f"SELECT {snap.select_list(table, columns)} FROM {table}{where.sql()} ORDER BY {order_by} LIMIT ?"
-    rows = session.rows(sql, [*where.params, q.limit + 1])
+    rows = session.select(
+        table, columns, f"{where.sql()} ORDER BY {order_by} LIMIT ?", [*where.params, q.limit + 1]
+    )
     next_cursor = None
     if len(rows) > q.limit:
         rows = rows[: q.limit]

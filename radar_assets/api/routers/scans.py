@@ -51,11 +51,8 @@ def query_scans(session: Session, q: ScansQuery) -> tuple[list[dict[str, Any]], 
     where.add_if(q.start, '"volume_start" >= ?')
     where.add_if(q.end, '"volume_start" < ?')
     where.after(ORDER, q.after)
-    sql = (
-        f"SELECT {snap.select_list(TABLE, COLUMNS)} FROM {TABLE}{where.sql()} "
-        'ORDER BY scans."volume_start", scans."scan_id" LIMIT ?'
-    )
-    rows = session.rows(sql, [*where.params, q.limit + 1])
+    tail = f'{where.sql()} ORDER BY scans."volume_start", scans."scan_id" LIMIT ?'
+    rows = session.select(TABLE, COLUMNS, tail, [*where.params, q.limit + 1])
     next_cursor = None
     if len(rows) > q.limit:
         rows = rows[: q.limit]
@@ -103,10 +100,10 @@ def get_scan(
         row = None
         if snap.has_table(TABLE):
             # The site is the id's prefix: filtering on it too lets DuckDB skip other sites' row groups.
-            row = session.one(
-                f'SELECT {snap.select_list(TABLE, COLUMNS)} FROM {TABLE} WHERE "site" = ? AND "scan_id" = ? LIMIT 1',
-                [scan_id[:4], scan_id],
+            found = session.select(
+                TABLE, COLUMNS, ' WHERE "site" = ? AND "scan_id" = ? LIMIT 1', [scan_id[:4], scan_id]
             )
+            row = found[0] if found else None
         if row is None:
             raise NotFoundError(f"no scan {scan_id!r} in the catalog")
         if (not_modified := conditional(request, response, snap, settings.cache_max_age)) is not None:

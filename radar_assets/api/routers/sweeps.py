@@ -115,8 +115,8 @@ def query_sweeps(session: Session, q: SweepsQuery) -> tuple[list[dict[str, Any]]
     where.add_if(q.start, '"sweep_time" >= ?')
     where.add_if(q.end, '"sweep_time" < ?')
     where.after(("sweep_id",), q.after)
-    sql = f'SELECT {snap.select_list(TABLE, COLUMNS)} FROM {TABLE}{where.sql()} ORDER BY sweeps."sweep_id" LIMIT ?'
-    rows = session.rows(sql, [*where.params, q.limit + 1])
+    tail = f'{where.sql()} ORDER BY sweeps."sweep_id" LIMIT ?'
+    rows = session.select(TABLE, COLUMNS, tail, [*where.params, q.limit + 1])
     next_cursor = None
     if len(rows) > q.limit:
         rows = rows[: q.limit]
@@ -128,10 +128,10 @@ def _sweep_row(session: Session, sweep_id: str) -> dict[str, Any]:
     snap = session.snapshot
     row = None
     if snap.has_table(TABLE):
-        row = session.one(
-            f'SELECT {snap.select_list(TABLE, COLUMNS)} FROM {TABLE} WHERE "site" = ? AND "sweep_id" = ? LIMIT 1',
-            [sweep_id[:4], sweep_id],
+        found = session.select(
+            TABLE, COLUMNS, ' WHERE "site" = ? AND "sweep_id" = ? LIMIT 1', [sweep_id[:4], sweep_id]
         )
+        row = found[0] if found else None
     if row is None:
         raise NotFoundError(f"no sweep {sweep_id!r} in the catalog")
     return row

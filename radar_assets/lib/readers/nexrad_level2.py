@@ -82,7 +82,6 @@ _VOLUME_HEADER_SIZE = 24
 _CTM_SIZE = 12  # Channel Terminal Manager header that precedes every message
 _MSG_HEADER_SIZE = 16  # ICD 2620002 Table II
 _FRAME_SIZE = 2432  # fixed frame of every message other than 31 (CTM + header + 2404 bytes)
-_MSG1_HEADER_SIZE = 100
 
 # ICD 2620002 Table XVII-A: message 31 header (up to 10 data block pointers).
 _MSG31_DTYPE = np.dtype(
@@ -551,7 +550,9 @@ class _Msg31:
         present = offs >= 0
         if not present.any():
             return None
-        blocks = np.ascontiguousarray(_gather(self.arr, np.where(present, offs, 0), 28)).view(_MOMENT_DTYPE)[:, 0]
+        blocks = np.ascontiguousarray(_gather(self.arr, np.where(present, offs, 0), 28)).view(_MOMENT_DTYPE)[
+            :, 0
+        ]
         first = int(np.argmax(present))
         word = int(blocks["word_size"][first])
         if word not in (8, 16):

@@ -33,10 +33,17 @@ EFFECTIVE_RADIUS = 6371.0 * 1000.0 * 4.0 / 3.0
 #: Azimuth bins per degree in the cached pixel lookup (0.01 degree: well under a pixel at 460 km).
 AZ_BINS_PER_DEG = 100
 N_AZ_BINS = 360 * AZ_BINS_PER_DEG
-#: Ground-distance bin of the cached pixel lookup, metres.
-S_BIN_M = 25.0
+#: Number of ground-distance bins between the radar and the grid's radius (the bin size scales with the
+#: radius: 7.7 m at 460 km, 1 m at 60 km, always far below a pixel).
+S_BINS = 60000
 #: Marks a pixel beyond the grid's radius in the ground-distance bins.
 S_OUTSIDE = np.iinfo(np.uint16).max
+
+
+def s_bin_m(max_ground_m: float) -> float:
+    """Ground-distance bin size (metres) of the lookup of a grid of this radius."""
+    return float(max_ground_m) / S_BINS
+
 
 _MAX_HALF_EXTENT = math.pi * MERCATOR_RADIUS  # EPSG:3857 x limit
 
@@ -133,7 +140,9 @@ def aeqd_to_lonlat(x, y, lat0, lon0):
     with np.errstate(divide="ignore", invalid="ignore"):
         lat = np.arcsin(np.cos(c) * math.sin(lat0r) + y * np.sin(c) * math.cos(lat0r) / rho)
     lat = np.where(rho == 0, lat0r, lat)
-    lon = lon0r + np.arctan2(x * np.sin(c), rho * math.cos(lat0r) * np.cos(c) - y * math.sin(lat0r) * np.sin(c))
+    lon = lon0r + np.arctan2(
+        x * np.sin(c), rho * math.cos(lat0r) * np.cos(c) - y * math.sin(lat0r) * np.sin(c)
+    )
     lon = (np.degrees(lon) + 180.0) % 360.0 - 180.0
     return lon, np.degrees(lat)
 
@@ -175,8 +184,8 @@ def polar_lookup(grid: Grid, lat: float, lon: float, max_ground_m: float) -> Pol
     Returns
     -------
     PolarLookup
-        ``uint16`` azimuth bins (``1/AZ_BINS_PER_DEG`` degree) and ground-distance bins (``S_BIN_M``,
-        rounded; ``S_OUTSIDE`` beyond ``max_ground_m``), stored for half the grid when it is mirrored
+        ``uint16`` azimuth bins (``1/AZ_BINS_PER_DEG`` degree) and ground-distance bins
+        (``s_bin_m(max_ground_m)``, rounded; ``S_OUTSIDE`` beyond ``max_ground_m``), stored for half the grid when it is mirrored
         (about 8 MB per 2048x2048 grid).
 
     Notes
@@ -206,8 +215,9 @@ def polar_lookup(grid: Grid, lat: float, lon: float, max_ground_m: float) -> Pol
     np.clip(hav, 0.0, 1.0, out=hav)
     np.sqrt(hav, out=hav)
     np.arcsin(hav, out=hav)
-    hav *= np.float32(2.0 * AEQD_RADIUS / S_BIN_M)
-    outside = hav > np.float32(max_ground_m / S_BIN_M)
+    bin_m = s_bin_m(max_ground_m)
+    hav *= np.float32(2.0 * AEQD_RADIUS / bin_m)
+    outside = hav > np.float32(max_ground_m / bin_m)
     np.rint(hav, out=hav)
     hav[outside] = S_OUTSIDE
     s_half = hav.astype(np.uint16)
@@ -238,8 +248,8 @@ class PolarLookup:
         Columns ``j`` and ``width - 1 - j`` are mirror images about the radar's meridian: the same
         ground distance, azimuth ``360 - az``. Only columns ``first..width-1`` are stored.
     az, s : numpy.ndarray
-        ``uint16`` azimuth bins (``1/AZ_BINS_PER_DEG`` degree) and ground-distance bins (``S_BIN_M``,
-        ``S_OUTSIDE`` beyond the radius) of the stored columns.
+        ``uint16`` azimuth bins (``1/AZ_BINS_PER_DEG`` degree) and ground-distance bins
+        (``s_bin_m(radius)``, ``S_OUTSIDE`` beyond the radius) of the stored columns.
     """
 
     width: int
@@ -279,18 +289,21 @@ class PolarLookup:
 
 
 @lru_cache(maxsize=256)
-def gate_table(first_gate_m: float, gate_spacing_m: float, ngates: int, elevation_deg: float, n_bins: int) -> np.ndarray:
+def gate_table(
+    first_gate_m: float, gate_spacing_m: float, ngates: int, elevation_deg: float, bin_m: float
+) -> np.ndarray:
     """Gate index for every ground-distance bin (``ngates`` where no gate covers it).
 
     A gate covers slant ranges ``[centre - spacing/2, centre + spacing/2)``.
     """
-    s = np.arange(n_bins, dtype=np.float64) * S_BIN_M
+    s = np.arange(S_OUTSIDE + 1, dtype=np.float64) * bin_m
     r = ground_to_slant(s, elevation_deg)
     edge0 = first_gate_m - gate_spacing_m / 2.0
     with np.errstate(invalid="ignore"):
         g = np.floor((r - edge0) / gate_spacing_m)
     ok = np.isfinite(g) & (g >= 0) & (g < ngates)
     out = np.where(ok, g, ngates).astype(np.int32)
+    out[S_OUTSIDE] = ngates
     out.setflags(write=False)
     return out
 

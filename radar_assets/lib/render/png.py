@@ -17,7 +17,9 @@ from PIL import Image
 DEFAULT_COMPRESS_LEVEL = 1
 
 
-def encode_palette_png(indices: np.ndarray, palette: np.ndarray, compress_level: int = DEFAULT_COMPRESS_LEVEL) -> bytes:
+def encode_palette_png(
+    indices: np.ndarray, palette: np.ndarray, compress_level: int = DEFAULT_COMPRESS_LEVEL
+) -> bytes:
     """Encode a ``uint8 (height, width)`` index image with an RGBA palette as PNG bytes.
 
     Parameters

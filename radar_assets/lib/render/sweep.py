@@ -27,12 +27,12 @@ import numpy as np
 from .cog import write_cog
 from .colors import palette_for_codes, table_for
 from .grid import (
-    S_BIN_M,
     Grid,
     gate_table,
     grid_for_range,
     polar_lookup,
     ray_table,
+    s_bin_m,
     slant_to_ground,
 )
 from .png import encode_palette_png, thumbnail
@@ -107,12 +107,12 @@ class RenderedSweep:
 
 
 def _geometry_elevation(sweep: _SweepLike) -> float:
-    # One elevation per sweep for the beam geometry; 0.1 degree rounding keeps lookups shareable while
-    # moving a gate by far less than a pixel (about 130 m at 460 km and 19.5 degrees).
+    # One elevation per sweep for the beam geometry (the median ray), rounded to 0.01 degree so that
+    # the per-sweep gate tables are shared between volumes of one VCP.
     elev = np.asarray(sweep.elevation, dtype=np.float64)
     if elev.size == 0 or not np.isfinite(elev).any():
         return float(sweep.fixed_angle)
-    return round(float(np.nanmedian(elev)), 1)
+    return round(float(np.nanmedian(elev)), 2)
 
 
 @lru_cache(maxsize=64)
@@ -141,7 +141,9 @@ def gate_index_image(
     m = sweep.moments[moment]
     lookup = _lookup(grid, site_lat, site_lon, radius)
     ray_tab = ray_table(sweep.azimuth)
-    gate_tab = gate_table(float(m.first_gate_m), float(m.gate_spacing_m), int(m.ngates), elev, 65536)
+    gate_tab = gate_table(
+        float(m.first_gate_m), float(m.gate_spacing_m), int(m.ngates), elev, s_bin_m(radius)
+    )
     rays = lookup.combine(ray_tab, np.zeros(65536, np.int32))
     gates = lookup.combine(np.zeros_like(ray_tab), gate_tab)
     return grid, rays, gates
@@ -157,7 +159,7 @@ def _code_image(sweep: _SweepLike, moment: str, site_lat: float, site_lon: float
     padded = np.zeros((nrays + 1, ngates + 1), dtype=m.codes.dtype)
     padded[:nrays, :ngates] = m.codes
     rays = ray_table(sweep.azimuth) * np.int32(ngates + 1)
-    gates = gate_table(float(m.first_gate_m), float(m.gate_spacing_m), int(ngates), elev, 65536)
+    gates = gate_table(float(m.first_gate_m), float(m.gate_spacing_m), int(ngates), elev, s_bin_m(radius))
     flat = lookup.combine(rays, gates)
     return grid, elev, padded.ravel()[flat]
 
@@ -254,12 +256,19 @@ def render_sweep(
             stored = np.where(codes == 1, 0, codes).astype(codes.dtype, copy=False)
             scale, offset = 1.0 / float(m.scale), -float(m.offset) / float(m.scale)
             cog_bytes = write_cog(stored, grid, tags, description, scale=scale, offset=offset)
-            bounds["cog_encoding"] = {"dtype": codes.dtype.name, "scale": scale, "offset": offset, "nodata": 0}
+            bounds["cog_encoding"] = {
+                "dtype": codes.dtype.name,
+                "scale": scale,
+                "offset": offset,
+                "nodata": 0,
+            }
         else:
             values = value_lut.astype(np.float32, copy=False)[codes]
             cog_bytes = write_cog(values, grid, tags, description)
             bounds["cog_encoding"] = {"dtype": "float32", "scale": 1.0, "offset": 0.0, "nodata": "nan"}
-    return RenderedSweep(png, bounds, cog_bytes, thumb, sweep_index=int(sweep.index), moment=moment, grid=grid)
+    return RenderedSweep(
+        png, bounds, cog_bytes, thumb, sweep_index=int(sweep.index), moment=moment, grid=grid
+    )
 
 
 def default_moments(sweep: _SweepLike) -> list[str]:
@@ -317,7 +326,6 @@ def render_volume(
 __all__ = [
     "DEFAULT_SIZE",
     "RenderedSweep",
-    "S_BIN_M",
     "default_moments",
     "gate_index_image",
     "render_sweep",

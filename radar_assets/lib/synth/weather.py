@@ -314,11 +314,19 @@ def _candidates(seed: int, lat: float, lon: float, epoch: int) -> tuple[System, 
 
 
 def local_xy(lat0: float, lon0: float, lat: float, lon: float) -> tuple[float, float]:
-    """Position of (lat, lon) in km east/north of (lat0, lon0) (local equirectangular projection)."""
-    return (
-        (lon - lon0) * _DEG * R_EARTH_KM * math.cos(lat0 * _DEG),
-        (lat - lat0) * _DEG * R_EARTH_KM,
+    """Position of (lat, lon) in km east/north of (lat0, lon0): azimuthal equidistant projection.
+
+    The radar's gates are placed the same way (ground range along the azimuth), so an echo centred at a
+    geographic point is seen there by every radar, whatever its distance.
+    """
+    p0, p1 = lat0 * _DEG, lat * _DEG
+    dl = (lon - lon0) * _DEG
+    a = math.sin((p1 - p0) / 2) ** 2 + math.cos(p0) * math.cos(p1) * math.sin(dl / 2) ** 2
+    d = 2 * R_EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
+    brg = math.atan2(
+        math.sin(dl) * math.cos(p1), math.cos(p0) * math.sin(p1) - math.sin(p0) * math.cos(p1) * math.cos(dl)
     )
+    return d * math.sin(brg), d * math.cos(brg)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -471,22 +479,46 @@ class CoarseGeometry:
     r_km: np.ndarray  # slant range of each bin centre
     sin_az: np.ndarray
     cos_az: np.ndarray
+    x_km: np.ndarray  # (360, nbins) east of the radar
+    y_km: np.ndarray  # (360, nbins) north of the radar
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=64)
 def coarse_geometry(elevation: float, nbins: int, site_elev_m: float) -> CoarseGeometry:
     r = FIRST_GATE_M + GATE_SPACING_M * (COARSE * np.arange(nbins) + (COARSE - 1) / 2.0)
     az = (np.arange(360) + 0.5) * _DEG
+    s = (ground_range_m(r, elevation) / 1000.0).astype(np.float32)
+    sin_az, cos_az = np.sin(az).astype(np.float32), np.cos(az).astype(np.float32)
     return CoarseGeometry(
         elevation,
         nbins,
         site_elev_m,
-        (ground_range_m(r, elevation) / 1000.0).astype(np.float32),
+        s,
         ((beam_height_m(r, elevation) + site_elev_m) / 1000.0).astype(np.float32),
         (r / 1000.0).astype(np.float32),
-        np.sin(az).astype(np.float32),
-        np.cos(az).astype(np.float32),
+        sin_az,
+        cos_az,
+        s[None, :] * sin_az[:, None],
+        s[None, :] * cos_az[:, None],
     )
+
+
+@lru_cache(maxsize=64)
+def _texture_index(elevation: float, nbins: int, site_elev_m: float, lat: float, lon: float):
+    """Texture pixel (column, row) of every coarse bin in the global frame (unwrapped int32)."""
+    g = coarse_geometry(elevation, nbins, site_elev_m)
+    gx0 = lon * _DEG * R_EARTH_KM * COS_REF
+    gy0 = lat * _DEG * R_EARTH_KM
+    gxs = COS_REF / max(math.cos(lat * _DEG), 0.2)
+    tx = np.floor((gx0 + g.x_km.astype(np.float64) * gxs) / TEXTURE_PX_KM).astype(np.int32)
+    ty = np.floor((gy0 + g.y_km.astype(np.float64)) / TEXTURE_PX_KM).astype(np.int32)
+    return tx, ty
+
+
+@lru_cache(maxsize=16)
+def _texture_factor(seed: int, amp_db: float) -> np.ndarray:
+    """Linear reflectivity factor ``10 ** (amp_db * texture / 10)`` of the seed's texture."""
+    return np.power(np.float32(10.0), texture(seed) * np.float32(amp_db / 10.0)).astype(np.float32)
 
 
 def _vertical_db(c: Component, z: np.ndarray, site_elev_km: float) -> np.ndarray:
@@ -569,10 +601,8 @@ def evaluate(
     s_max = float(s[-1])
     site_elev_km = geom.site_elev_m / 1000.0
     tex = texture(seed)
-    # site position in the global texture frame (km)
-    gx0 = site_lon * _DEG * R_EARTH_KM * COS_REF
-    gy0 = site_lat * _DEG * R_EARTH_KM
-    gxs = COS_REF / max(math.cos(site_lat * _DEG), 0.2)
+    tex_x, tex_y = _texture_index(geom.elevation, nb, geom.site_elev_m, site_lat, site_lon)
+    mask = TEXTURE_N - 1
     z_max = float(z[-1])
     for c in comps:
         zlo, zhi = _zrange(c, site_elev_km)
@@ -599,14 +629,13 @@ def evaluate(
             a_sl = _az_slices(math.degrees(math.atan2(cx, cy)) % 360.0, half)
         if j_hi <= j_lo:
             continue
-        sj = s[j_lo:j_hi]
-        vfac = np.power(np.float32(10.0), (c.dbz + _vertical_db(c, z[j_lo:j_hi], site_elev_km)) / 10.0).astype(
-            np.float32
-        )
+        vfac = np.power(
+            np.float32(10.0), (c.dbz + _vertical_db(c, z[j_lo:j_hi], site_elev_km)) / 10.0
+        ).astype(np.float32)
         ct, st = math.cos(c.theta), math.sin(c.theta)
         for a0, a1 in a_sl:
-            X = sj[None, :] * geom.sin_az[a0:a1, None]
-            Y = sj[None, :] * geom.cos_az[a0:a1, None]
+            X = geom.x_km[a0:a1, j_lo:j_hi]
+            Y = geom.y_km[a0:a1, j_lo:j_hi]
             if c.vkind == "flat":
                 val = np.broadcast_to(vfac[None, :], X.shape).copy()
             else:
@@ -624,14 +653,12 @@ def evaluate(
                 else:
                     val = np.exp(np.float32(-0.5) * q) * vfac[None, :]
             if c.textured:
-                ix = ((gx0 + X * np.float32(gxs) - np.float32(c.tex_dx)) * np.float32(1.0 / TEXTURE_PX_KM)).astype(
-                    np.int32
-                ) & (TEXTURE_N - 1)
-                iy = ((gy0 + Y - np.float32(c.tex_dy)) * np.float32(1.0 / TEXTURE_PX_KM)).astype(np.int32) & (
-                    TEXTURE_N - 1
-                )
-                amp = {"strat": 7.0, "anvil": 4.0}.get(c.vkind, 5.0)
-                val *= np.power(np.float32(10.0), tex[iy, ix] * np.float32(amp / 10.0))
+                # the texture moves with the echo: shift by its displacement (whole 2 km pixels)
+                sx = int(round(c.tex_dx / TEXTURE_PX_KM))
+                sy = int(round(c.tex_dy / TEXTURE_PX_KM))
+                ix = (tex_x[a0:a1, j_lo:j_hi] - sx) & mask
+                iy = (tex_y[a0:a1, j_lo:j_hi] - sy) & mask
+                val *= _texture_factor(seed, {"strat": 7.0, "anvil": 4.0}.get(c.vkind, 5.0))[iy, ix]
             zsum[a0:a1, j_lo:j_hi] += val
             if c.du or c.dv:
                 zu[a0:a1, j_lo:j_hi] += val * np.float32(c.du)
