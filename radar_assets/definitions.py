@@ -10,14 +10,14 @@ import os
 
 import dagster as dg
 
-from radar_assets.defs import scans, sweeps
+from radar_assets.defs import echoes, scans, sweeps
 from radar_assets.defs.catalog.assets import build_catalog_snapshot, catalog_automation_sensor
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.defs.scans.sensors import SitesConfig
 from radar_assets.settings import paths
 
-FAMILIES = [scans, sweeps]
+FAMILIES = [scans, sweeps, echoes]
 
 
 def _env_or(name: str, default: str | None) -> str | dg.EnvVar | None:

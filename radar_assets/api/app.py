@@ -61,6 +61,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         pool_size=settings.pool_size,
         check_interval=settings.snapshot_check_interval,
         max_queries=settings.max_concurrent_queries,
+        duckdb_threads=settings.duckdb_threads,
     )
 
     @asynccontextmanager

@@ -39,6 +39,7 @@ class ApiSettings(BaseSettings):
     )
     pool_size: int = Field(16, ge=1, le=256, description="Idle DuckDB cursors kept per snapshot.")
     max_concurrent_queries: int = Field(4, ge=1, le=256, description="Requests querying DuckDB at once.")
+    duckdb_threads: int = Field(1, ge=1, le=64, description="DuckDB threads per query.")
 
     # -- HTTP ---------------------------------------------------------------------------------------
     cors_origins: list[str] = Field(

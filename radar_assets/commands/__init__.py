@@ -7,6 +7,8 @@ import click
 
 def register(main: click.Group, source: click.Group) -> None:
     """Attach the family commands to the top-level group (and ``source``)."""
+    from radar_assets.commands.feed import feed
     from radar_assets.commands.render import render
 
     main.add_command(render)
+    main.add_command(feed)

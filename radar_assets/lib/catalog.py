@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ from radar_assets.lib.store import LocalStore, ObjectStore, S3Store
 SNAPSHOT_NAME = "catalog.duckdb"
 _SAFE = re.compile(r"[^A-Za-z0-9_.=-]")
 _TABLE = re.compile(r"^[a-z][a-z0-9_]*$")
+_META_TABLES = {"catalog_meta", "catalog_files"}
 
 # Sort order of each table in the snapshot: DuckDB's min/max zone maps then prune row groups for the
 # API's usual filters (site + time range) without secondary indexes.
@@ -45,6 +48,8 @@ SORT_KEYS: dict[str, str] = {
     "echoes": "station, record_time",
     "echo_scans": "station, scan_start",
     "feed_gaps": "station, gap_start",
+    "feed_records": "station, record_time",
+    "feed_rejects": "received_at",
 }
 
 
@@ -125,30 +130,60 @@ class Catalog:
             )
             con.register_filesystem(fs)
 
-    def publish(self) -> dict[str, int]:
+    def _versions(self) -> dict[str, dict[str, str]]:
+        """Catalog table -> {partition file URI: version} of every Parquet partition file."""
+        out: dict[str, dict[str, str]] = {}
+        for key, version in self.store.list_versions(self.prefix + "/"):
+            parts = key[len(self.prefix) + 1 :].split("/")
+            if len(parts) == 2 and parts[1].endswith(".parquet") and _TABLE.match(parts[0]):
+                out.setdefault(parts[0], {})[self.store.uri(key)] = version
+        return out
+
+    def publish(self, incremental: bool = True) -> dict[str, int]:
         """Build a new snapshot from every partition file and swap it in atomically.
 
+        Incremental by default: the previous snapshot is copied and only the rows of partition files that
+        were added, rewritten or deleted since it was published are replaced (each row carries ``_file``,
+        the Parquet file it came from). A table whose files changed schema is rebuilt from all its files.
         Returns the row count of each table. Only one publish runs at a time (file lock); readers are never
         blocked because the new file is built under a temporary name and renamed over the old one.
         """
         with self._publish_lock():
             tmp = self.snapshot_dir / f".catalog-{uuid.uuid4().hex}.duckdb.tmp"
             counts: dict[str, int] = {}
+            files = self._versions()
             try:
+                previous = self._published_files() if incremental else None
+                if previous is not None:
+                    shutil.copyfile(self.snapshot_path, tmp)
                 con = duckdb.connect(str(tmp))
                 try:
                     self._register_source(con)
-                    for table, keys in sorted(self.tables().items()):
-                        uris = [self.store.uri(k) for k in sorted(keys)]
-                        order = SORT_KEYS.get(table)
-                        select = f"SELECT * FROM read_parquet({uris!r}, union_by_name=true)"
-                        if order:
-                            select += f" ORDER BY {order}"
-                        con.execute(f'CREATE TABLE "{table}" AS {select}')
+                    existing = {
+                        r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+                    }
+                    for table in sorted(existing - set(files) - _META_TABLES):
+                        con.execute(f'DROP TABLE "{table}"')
+                    for table, versions in sorted(files.items()):
+                        old = (previous or {}).get(table)
+                        if old is None or table not in existing:
+                            self._rebuild(con, table, sorted(versions), replace=table in existing)
+                        else:
+                            stale = sorted(u for u in old if versions.get(u) != old[u])
+                            fresh = sorted(u for u in versions if old.get(u) != versions[u])
+                            self._patch(con, table, stale, fresh, sorted(versions))
                         counts[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
                     con.execute(
-                        "CREATE TABLE catalog_meta AS SELECT ?::TIMESTAMPTZ AS published_at, ?::JSON AS row_counts",
-                        [datetime.now(UTC), __import__("json").dumps(counts)],
+                        "CREATE OR REPLACE TABLE catalog_files (table_name VARCHAR, uri VARCHAR, version VARCHAR)"
+                    )
+                    con.executemany(
+                        "INSERT INTO catalog_files VALUES (?, ?, ?)",
+                        [(t, u, v) for t, vs in sorted(files.items()) for u, v in sorted(vs.items())],
+                    )
+                    con.execute(
+                        "CREATE OR REPLACE TABLE catalog_meta AS "
+                        "SELECT ?::TIMESTAMPTZ AS published_at, ?::JSON AS row_counts",
+                        [datetime.now(UTC), json.dumps(counts)],
                     )
                     con.execute("CHECKPOINT")
                 finally:
@@ -159,11 +194,61 @@ class Catalog:
                 Path(str(tmp) + ".wal").unlink(missing_ok=True)
             return counts
 
+    def _published_files(self) -> dict[str, dict[str, str]] | None:
+        """The partition files (and versions) the current snapshot was built from; None to rebuild all."""
+        if not self.snapshot_path.is_file():
+            return None
+        try:
+            con = duckdb.connect(str(self.snapshot_path), read_only=True)
+        except duckdb.Error:
+            return None
+        try:
+            rows = con.execute("SELECT table_name, uri, version FROM catalog_files").fetchall()
+        except duckdb.Error:  # a snapshot from before incremental publishing
+            return None
+        finally:
+            con.close()
+        out: dict[str, dict[str, str]] = {}
+        for table, uri, version in rows:
+            out.setdefault(table, {})[uri] = version
+        return out
+
+    @staticmethod
+    def _select(con: duckdb.DuckDBPyConnection, uris: list[str], table: str) -> str:
+        select = (
+            "SELECT * EXCLUDE (filename), filename AS _file "
+            f"FROM read_parquet({uris!r}, union_by_name=true, filename=true)"
+        )
+        columns = {row[0] for row in con.execute(f"DESCRIBE {select}").fetchall()}
+        order = [c.strip() for c in SORT_KEYS.get(table, "").split(",") if c.strip() in columns]
+        return select + (f" ORDER BY {', '.join(order)}" if order else "")
+
+    def _rebuild(self, con: duckdb.DuckDBPyConnection, table: str, uris: list[str], replace: bool) -> None:
+        verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+        con.execute(f'{verb} "{table}" AS {self._select(con, uris, table)}')
+
+    def _patch(self, con, table: str, stale: list[str], fresh: list[str], all_uris: list[str]) -> None:
+        if not stale and not fresh:
+            return
+        try:
+            con.execute("BEGIN")
+            if stale:
+                con.execute(f'DELETE FROM "{table}" WHERE _file IN (SELECT unnest(?::VARCHAR[]))', [stale])
+            if fresh:
+                con.execute(f'INSERT INTO "{table}" BY NAME {self._select(con, fresh, table)}')
+            con.execute("COMMIT")
+        except duckdb.Error:
+            # New columns or types in the changed files: rebuild the table from all of its files.
+            con.execute("ROLLBACK")
+            self._rebuild(con, table, all_uris, replace=True)
+
     def connect_readonly(self) -> duckdb.DuckDBPyConnection:
         return open_snapshot(self.snapshot_path)
 
 
-def open_snapshot(path: str | Path, retries: int = 5, *, isolated: bool = False) -> duckdb.DuckDBPyConnection:
+def open_snapshot(
+    path: str | Path, retries: int = 5, *, isolated: bool = False, config: dict | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open a published snapshot read-only (writes through this connection fail in DuckDB itself).
 
     ``isolated=True`` is for long-running readers that reopen the path after each publish (the API):
@@ -171,6 +256,7 @@ def open_snapshot(path: str | Path, retries: int = 5, *, isolated: bool = False)
     replaced file is still open it hands that old file back. An isolated snapshot is attached
     ``READ_ONLY`` to a private in-memory instance (whose own database is then detached), with file-system
     access disabled and the configuration locked, so it always reads the file the path names now.
+    ``config`` (DuckDB settings such as ``{"threads": 1}``) applies to that private instance.
     """
     path = Path(path)
     if not path.is_file():
@@ -182,7 +268,7 @@ def open_snapshot(path: str | Path, retries: int = 5, *, isolated: bool = False)
         try:
             if not isolated:
                 return duckdb.connect(str(path), read_only=True)
-            con = duckdb.connect(":memory:")
+            con = duckdb.connect(":memory:", config=dict(config or {}))
             try:
                 literal = str(path.resolve()).replace("'", "''")
                 con.execute(f"ATTACH '{literal}' AS snapshot (READ_ONLY)")

@@ -61,6 +61,10 @@ class ObjectStore:
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         return (key for key, _size in self.list_objects(prefix))
 
+    def list_versions(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """Yield ``(key, version)``; the version changes whenever the object is rewritten."""
+        raise NotImplementedError
+
     def uri(self, key: str) -> str:
         """A URI for the object that DuckDB/readers understand (a path locally, ``s3://`` on S3)."""
         raise NotImplementedError
@@ -125,6 +129,13 @@ class LocalStore(ObjectStore):
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
+
+    def list_versions(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        for key, size in self.list_objects(prefix):
+            try:
+                yield key, f"{size}-{self._path(key).stat().st_mtime_ns}"
+            except FileNotFoundError:  # replaced or deleted between listing and stat
+                continue
 
 
 @dataclass
@@ -207,6 +218,16 @@ class S3Store(ObjectStore):
         for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
             for obj in page.get("Contents", []):
                 yield obj["Key"][strip:], int(obj["Size"])
+
+    def list_versions(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            for obj in page.get("Contents", []):
+                yield (
+                    obj["Key"][strip:],
+                    f"{obj['Size']}-{obj.get('ETag', '').strip(chr(34))}-{obj['LastModified'].timestamp()}",
+                )
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"

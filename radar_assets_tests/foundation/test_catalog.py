@@ -89,3 +89,43 @@ def test_reader_process_holds_snapshot_open_while_publish_happens(tmp_path):
     assert reader.returncode == 0, err
     # the held connection still reads its snapshot; a new connection sees the newest one
     assert out.split() == ["2", "17"]
+
+
+def _dump(path, table):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return sorted(con.execute(f"select * exclude (_file) from {table}").fetchall())
+    finally:
+        con.close()
+
+
+def test_incremental_publish_equals_a_full_rebuild(tmp_path):
+    cat = local_catalog(tmp_path / "a")
+    cat.write_partition("scans", "p1", rows("KLOT", 3))
+    cat.write_partition("scans", "p2", rows("KTLX", 2))
+    cat.write_partition("rejects", "p1", pa.table({"source_key": ["x"], "reason": ["bad"]}))
+    cat.publish()
+    cat.write_partition("scans", "p1", rows("KLOT", 4))  # rewritten
+    cat.write_partition("scans", "p3", rows("KICT", 1))  # added
+    cat.store.delete(cat.partition_key("scans", "p2"))  # removed
+    cat.store.delete(cat.partition_key("rejects", "p1"))  # whole table gone
+    incremental = cat.publish()
+    assert incremental == {"scans": 5}
+    got = _dump(cat.snapshot_path, "scans")
+    full = cat.publish(incremental=False)
+    assert full == incremental and _dump(cat.snapshot_path, "scans") == got
+    con = duckdb.connect(str(cat.snapshot_path), read_only=True)
+    tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    con.close()
+    assert "rejects" not in tables
+
+
+def test_incremental_publish_rebuilds_a_table_whose_schema_grew(tmp_path):
+    cat = local_catalog(tmp_path)
+    cat.write_partition("scans", "p1", rows("KLOT", 2))
+    cat.publish()
+    wider = rows("KTLX", 1).append_column("vcp", pa.array([212], pa.int16()))
+    cat.write_partition("scans", "p2", wider)
+    assert cat.publish() == {"scans": 3}
+    _, result = query_readonly(cat.snapshot_path, "select site, vcp from scans order by site")
+    assert result == [("KLOT", None), ("KLOT", None), ("KTLX", 212)]

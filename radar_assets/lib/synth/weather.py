@@ -23,7 +23,8 @@ cores) and with range (beam broadening). Beam height follows the 4/3 effective e
 elevations overshoot shallow echoes.
 
 Fields are evaluated on a *coarse polar grid* (1 deg x 1 km: four 250 m gates) per elevation; the writer
-upsamples to the real gate geometry and adds gate-to-gate noise. Each component is evaluated only inside its
+maps it to the real radials and gates (0.5 deg rays share their 1 deg bin; bins are paired beyond 150 km)
+and adds seeded measurement noise per ray and bin, in whole quantisation steps. Each component is evaluated only inside its
 polar bounding box and the height range it occupies, which keeps a volume to a few tens of milliseconds.
 
 Invariants
@@ -452,7 +453,7 @@ def scene(seed: int, lat: float, lon: float, elev_m: float, t_s: float) -> list[
             0.0,
             -4.0 + 9.0 * night,
             "flat",
-            elev_m / 1000.0 + 0.8 + 0.8 * night,
+            elev_m / 1000.0 + 0.5 + 0.8 * night,
             textured=True,
             tex_dx=ul * t_s / 1000.0,
             tex_dy=vl * t_s / 1000.0,
