@@ -167,7 +167,7 @@ def catalog_publish() -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Stop after the materialisation instead of serving the UI")
 @click.option("--port", default=3000, show_default=True)
-@click.option("--hours", default=3, show_default=True, help="Hours of synthetic weather per site")
+@click.option("--hours", default=2, show_default=True, help="Hours of synthetic weather per site")
 def demo(once: bool, port: int, hours: int) -> None:
     """Seed a local archive, materialise the sample partitions, print what was made, serve the UI."""
     from radar_assets.demo import run_demo

@@ -41,7 +41,7 @@ def _synthesize(source_url: str, hours: int) -> None:
             "--to",
             source_url,
             "--seed",
-            "7",
+            "4",
         ],
         standalone_mode=False,
     )
@@ -91,8 +91,8 @@ def run_demo(once: bool, port: int, hours: int) -> int:
                 return 1
             _say(f"materialised {', '.join(a.key.to_user_string() for a in partitioned)} for {site} {day} "
                  f"({time.monotonic() - t:.1f} s)")  # fmt: skip
-    snapshot = defs.resolve_assets_def("catalog_snapshot")
-    dg.materialize([snapshot], instance=instance, resources=resources, selection=[snapshot.key])
+    snapshot = next(a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key.path == ["catalog_snapshot"])
+    dg.materialize([snapshot], instance=instance, resources=resources)
     _summary(home)
     if once:
         return 0

@@ -60,12 +60,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         settings.snapshot_path,
         pool_size=settings.pool_size,
         check_interval=settings.snapshot_check_interval,
-        max_queries=settings.max_concurrent_queries,
         duckdb_threads=settings.duckdb_threads,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Few threads: on a few cores, dozens of threads taking turns at the GIL around short queries
+        # cost more than they overlap; waiting requests queue as coroutines instead.
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         yield
         snapshots.close()
 

@@ -100,6 +100,8 @@ Station = Annotated[str, Field(pattern=STATION_PATTERN, examples=["sas"])]
 ScanId = Annotated[str, Field(pattern=SCAN_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z"])]
 SweepId = Annotated[str, Field(pattern=SWEEP_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z-REF-00"])]
 OptFloat = Annotated[float | None, BeforeValidator(_nan_to_none)]
+# Response values come shaped by the query (NaN already NULL): no Python validator per value.
+Num = float | None
 Level = Annotated[int, Field(ge=2, le=3, description="NEXRAD level: 2 or 3.")]
 
 
@@ -324,7 +326,7 @@ class Scan(BaseModel):
     volume_start: datetime
     vcp: int | None = None
     sweep_count: int | None = None
-    elevations: list[OptFloat] | None = None
+    elevations: list[Num] | None = None
     bytes: int | None = None
     sha256: str | None = None
     source_key: str | None = None
@@ -349,12 +351,12 @@ class Sweep(BaseModel):
     moment: str
     units: str | None = None
     sweep_index: int | None = None
-    elevation: OptFloat = None
+    elevation: Num = None
     sweep_time: datetime | None = None
     bounds: list[float] | None = Field(None, description="[west, south, east, north] in degrees.")
     corners: list[list[float]] | None = Field(None, description="Overlay corners [[lon, lat] x 4].")
-    vmin: OptFloat = None
-    vmax: OptFloat = None
+    vmin: Num = None
+    vmax: Num = None
     partition: str | None = None
     png_url: str | None = None
     json_url: str | None = None
@@ -410,13 +412,13 @@ class Echo(BaseModel):
     beam: int | None = None
     scan_flag: int | None = None
     range_gate: int | None = None
-    velocity: OptFloat = None
-    power: OptFloat = None
-    spectral_width: OptFloat = None
+    velocity: Num = None
+    power: Num = None
+    spectral_width: Num = None
     ground_scatter: bool | None = None
-    elevation: OptFloat = None
+    elevation: Num = None
     frequency: int | None = None
-    noise: OptFloat = None
+    noise: Num = None
     partition: str | None = None
 
 
@@ -433,9 +435,9 @@ class EchoScan(BaseModel):
     scan_end: datetime | None = None
     records: int | None = None
     echoes: int | None = None
-    mean_velocity: OptFloat = None
-    mean_power: OptFloat = None
-    mean_width: OptFloat = None
+    mean_velocity: Num = None
+    mean_power: Num = None
+    mean_width: Num = None
     partition: str | None = None
 
 

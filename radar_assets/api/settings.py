@@ -38,7 +38,12 @@ class ApiSettings(BaseSettings):
         1.0, ge=0, le=60, description="Seconds between stats of the snapshot path."
     )
     pool_size: int = Field(16, ge=1, le=256, description="Idle DuckDB cursors kept per snapshot.")
-    max_concurrent_queries: int = Field(4, ge=1, le=256, description="Requests querying DuckDB at once.")
+    worker_threads: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Threads running (sync) endpoints; further requests wait on the event loop.",
+    )
     duckdb_threads: int = Field(1, ge=1, le=64, description="DuckDB threads per query.")
 
     # -- HTTP ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,51 @@ def _ident(st: os.stat_result) -> Ident:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# How a declared column type is selected (cheapest for DuckDB to hand over) and converted in Python.
-_SELECT_AS = {"TIMESTAMPTZ": "epoch_us({name}::TIMESTAMPTZ)"}
+# Times are selected as epoch microseconds: DuckDB's conversion of TIMESTAMPTZ to Python datetimes (via
+# pytz) and its strftime both cost more than formatting them here. Every other value is selected as is
+# and shaped by ``_CONVERT`` (measured: shaping float32 values in SQL costs more planning time than it
+# saves).
+_SELECT_AS = {"TIMESTAMPTZ": "epoch_us({c}::TIMESTAMPTZ)"}
 _NULL_AS = {"TIMESTAMPTZ": "BIGINT"}
+
+
+def _iso(us: int | None) -> str | None:
+    """ISO 8601 UTC text of epoch microseconds, as pydantic writes datetimes (``...:54Z``, ``...:54.5Z``)."""
+    if us is None:
+        return None
+    try:
+        text = (_EPOCH + timedelta(microseconds=us)).isoformat()
+    except OverflowError:  # beyond year 9999: not representable
+        return None
+    return text[:-6] + "Z"
+
+
+@lru_cache(maxsize=65536)
+def _float32(value: float | None) -> float | None:
+    """A float32 value as its short decimal (0.9, not 0.8999999761581421); NaN and infinities as None."""
+    if not isinstance(value, float):
+        return value if isinstance(value, int) else None
+    if not math.isfinite(value):
+        return None
+    return float(f"{value:.7g}")
+
+
+@lru_cache(maxsize=16384)
+def _float32_tuple(values: tuple) -> list:
+    return [_float32(v) for v in values]
+
+
+def _float32_list(values: list | None) -> list | None:
+    return None if values is None else list(_float32_tuple(tuple(values)))
+
+
+def _float64(value: float | None) -> float | None:
+    if not isinstance(value, float):
+        return value if isinstance(value, int) else None
+    return value if math.isfinite(value) else None
+
+
+_CONVERT = {"TIMESTAMPTZ": _iso, "FLOAT": _float32, "FLOAT[]": _float32_list, "DOUBLE": _float64}
 
 
 def _select_expr(column: str, sql_type: str, present: bool) -> str:
@@ -50,39 +93,7 @@ def _select_expr(column: str, sql_type: str, present: bool) -> str:
     if not present:
         return f"NULL::{_NULL_AS.get(sql_type, sql_type)} AS {name}"
     template = _SELECT_AS.get(sql_type)
-    return f"{template.format(name=name)} AS {name}" if template else name
-
-
-def _time(us: int | None) -> datetime | None:
-    if us is None:
-        return None
-    try:
-        return _EPOCH + timedelta(microseconds=us)
-    except OverflowError:  # beyond year 9999: not representable, shown as unknown
-        return None
-
-
-def _float32(value: float | None) -> float | None:
-    """A FLOAT (float32) value as its short decimal (0.9, not 0.8999999761581421); NaN/inf as None."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(f"{value:.7g}")
-
-
-def _float64(value: float | None) -> float | None:
-    return value if value is None or math.isfinite(value) else None
-
-
-def _float32_list(values: list | None) -> list | None:
-    return None if values is None else [_float32(v) for v in values]
-
-
-_CONVERT = {
-    "TIMESTAMPTZ": _time,
-    "FLOAT": _float32,
-    "DOUBLE": _float64,
-    "FLOAT[]": _float32_list,
-}
+    return f"{template.format(c=name)} AS {name}" if template else name
 
 
 class Snapshot:
@@ -126,23 +137,25 @@ class Snapshot:
                         counts = None
             if counts is None:
                 counts = {}
-                for table in self.columns:
-                    if table != "catalog_meta":
-                        counts[table] = cur.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+                for table in self.data_tables():
+                    counts[table] = cur.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             self.row_counts = counts
         finally:
             cur.close()
 
     # -- tables ------------------------------------------------------------------------------------
+    def data_tables(self) -> list[str]:
+        """Catalog tables, without the publisher's own (``catalog_meta``, ``catalog_files``, ...)."""
+        return sorted(t for t in self.columns if not t.startswith("catalog_"))
+
     def has_table(self, table: str) -> bool:
         return table in self.columns
 
     def select_list(self, table: str, columns: dict[str, str]) -> str:
         """Select expressions for the wanted columns (names and types come from code, never requests).
 
-        Times are selected as epoch microseconds (DuckDB's conversion of TIMESTAMPTZ to Python goes
-        through pytz and costs more than the query) and converted by :meth:`Session.select`. Columns an
-        older snapshot lacks read as NULL instead of failing the query.
+        Times are selected as epoch microseconds (see ``_SELECT_AS``). Columns an older snapshot lacks
+        read as NULL instead of failing the query.
         """
         have = self.columns.get(table, {})
         return ", ".join(_select_expr(c, t, c in have) for c, t in columns.items())
@@ -225,21 +238,21 @@ class Session:
     def select(
         self, table: str, columns: dict[str, str], tail: str, params: Sequence[Any] = ()
     ) -> list[dict[str, Any]]:
-        """``SELECT <columns> FROM <table> <tail>`` with values converted for the API.
+        """``SELECT <columns> FROM <table> <tail>``, values shaped for JSON (see ``_CONVERT``).
 
-        Times become aware UTC datetimes, float32 values short decimals, NaN and infinities None.
-        ``tail`` (WHERE/ORDER BY/LIMIT) holds only ``?`` placeholders for request values.
+        ``tail`` (WHERE/ORDER BY/LIMIT) holds only ``?`` placeholders for request values; ORDER BY must
+        name the table's columns qualified (``scans."volume_start"``), not the shaped ones.
         """
         sql = f"SELECT {self.snapshot.select_list(table, columns)} FROM {table}{tail}"
         rows = self.cursor.execute(sql, list(params)).fetchall()
         names = list(columns)
-        convert = [(i, _CONVERT[t]) for i, t in enumerate(columns.values()) if t in _CONVERT]
+        convert = [(i, names[i], _CONVERT[t]) for i, t in enumerate(columns.values()) if t in _CONVERT]
         out = []
         for row in rows:
-            values = list(row)
-            for i, fn in convert:
-                values[i] = fn(values[i])
-            out.append(dict(zip(names, values, strict=True)))
+            item = dict(zip(names, row, strict=True))
+            for i, name, fn in convert:
+                item[name] = fn(row[i])
+            out.append(item)
         return out
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
@@ -256,7 +269,6 @@ class SnapshotManager:
         *,
         pool_size: int = 16,
         check_interval: float = 1.0,
-        max_queries: int = 4,
         duckdb_threads: int = 1,
     ):
         self.path = Path(path)
@@ -265,9 +277,6 @@ class SnapshotManager:
         self.duckdb_config = {"threads": duckdb_threads}
         self.pool_size = pool_size
         self.check_interval = check_interval
-        # At most this many requests query DuckDB at once: on a few cores, dozens of threads taking
-        # turns at the GIL around short queries cost more than they overlap.
-        self._slots = threading.BoundedSemaphore(max_queries)
         self._snapshot: Snapshot | None = None
         self._checked = -math.inf
         self._lock = threading.Lock()
@@ -314,11 +323,6 @@ class SnapshotManager:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """Borrow a cursor on the newest snapshot for the duration of one request."""
-        with self._slots, self._borrow() as session:
-            yield session
-
-    @contextmanager
-    def _borrow(self) -> Iterator[Session]:
         for _ in range(5):
             snap = self.current()
             cur = snap.acquire()

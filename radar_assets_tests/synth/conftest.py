@@ -1,6 +1,6 @@
 """Shared generated volumes (built once per session: generation and decoding dominate the folder's time).
 
-Cases cover two sites and both a precipitation (212) and a clear-air (35) VCP, at times and seeds where
+Cases cover two sites and the three VCPs (precipitation 212 and 215, clear-air 35), at times and seeds where
 the weather model has convection and stratiform rain near the radar (so value checks are not vacuous).
 """
 
@@ -25,6 +25,7 @@ class Case:
 CASES = [
     Case("KLOT", 212, 0, datetime(2024, 5, 1, 21, 0, tzinfo=UTC)),
     Case("KTLX", 35, 5, datetime(2024, 5, 1, 3, 0, tzinfo=UTC)),
+    Case("KLOT", 215, 0, datetime(2024, 5, 1, 21, 30, tzinfo=UTC)),
 ]
 
 

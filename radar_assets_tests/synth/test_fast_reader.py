@@ -22,6 +22,8 @@ def test_fast_reader_matches_pyart_and_intent(generated, pyart_radar):
     assert vol.lat == pytest.approx(float(r.latitude["data"][0]), abs=1e-5)
     assert vol.lon == pytest.approx(float(r.longitude["data"][0]), abs=1e-5)
     assert vol.alt_m == pytest.approx(float(r.altitude["data"][0]), abs=0.5)
+    # the volume's start (first radial, to the second) is the time in its key
+    assert vol.start_time == syn.time.replace(microsecond=0)
     assert len(vol.sweeps) == r.nsweeps == len(syn.sweeps)
     for i, (sw, want) in enumerate(zip(vol.sweeps, syn.sweeps, strict=True)):
         sl = r.get_slice(i)

@@ -49,7 +49,7 @@ def test_volume_header_and_records(generated):
     assert tape == b"AR2V0006." and num.isdigit()
     assert icao.decode() == vol.site.id
     first = int(vol.sweeps[0].time_ms[0])
-    assert (date, ms) == a2.mjd_ms(first)
+    assert first == vol.start_ms and (date, ms) == a2.mjd_ms(first)
     assert vol.key.endswith(f"{vol.site.id}{vol.time:%Y%m%d_%H%M%S}_V06")
     recs = _records(data)
     assert all(s > 0 for s, _ in recs[:-1]) and recs[-1][0] < 0

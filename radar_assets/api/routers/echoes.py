@@ -8,7 +8,14 @@ from fastapi import APIRouter, Query, Request, Response
 
 from radar_assets.api.dependencies import SettingsDep, SnapshotsDep
 from radar_assets.api.models import EchoesQuery, EchoPage, EchoScanPage, EchoScansQuery, encode_cursor
-from radar_assets.api.responses import CSV_SCHEMA, conditional, csv_bytes, error_responses, with_media
+from radar_assets.api.responses import (
+    CSV_SCHEMA,
+    conditional,
+    csv_bytes,
+    error_responses,
+    json_response,
+    with_media,
+)
 from radar_assets.api.snapshot import Session
 from radar_assets.api.sql import Where
 
@@ -88,7 +95,8 @@ def _answer(
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
         return Response(csv_bytes(columns, rows), media_type="text/csv; charset=utf-8", headers=headers)
-    return {"items": rows, "next_cursor": next_cursor, "limit": q.limit, "snapshot": version}
+    body = {"items": rows, "next_cursor": next_cursor, "limit": q.limit, "snapshot": version}
+    return json_response(body, response.headers)
 
 
 @router.get(

@@ -26,5 +26,5 @@ def health(snapshots: SnapshotsDep, response: Response, _q: Annotated[NoQuery, Q
             "age_seconds": snap.age_seconds(),
             "row_counts": snap.row_counts,
         },
-        "tables": sorted(t for t in snap.columns if t != "catalog_meta"),
+        "tables": snap.data_tables(),
     }

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from radar_assets.api.dependencies import SettingsDep, SnapshotsDep
 from radar_assets.api.errors import NotFoundError
 from radar_assets.api.models import SCAN_ID_PATTERN, NoQuery, Scan, ScanPage, ScansQuery, encode_cursor
-from radar_assets.api.responses import conditional, error_responses
+from radar_assets.api.responses import conditional, error_responses, json_response
 from radar_assets.api.snapshot import Session
 from radar_assets.api.sql import Where
 
@@ -44,7 +44,7 @@ def query_scans(session: Session, q: ScansQuery) -> tuple[list[dict[str, Any]], 
     snap = session.snapshot
     if not snap.has_table(TABLE):
         return [], None
-    where = Where()
+    where = Where().add('"volume_start" IS NOT NULL AND "scan_id" IS NOT NULL')  # sort keys of the cursor
     where.add_if(q.site, '"site" = ?')
     where.add_if(q.level, '"level" = ?')
     where.add_if(q.product, '"product" = ?')
@@ -77,12 +77,13 @@ def list_scans(
             return not_modified
         rows, next_cursor = query_scans(session, q)
     root = request.scope.get("root_path", "")
-    return {
+    body = {
         "items": [_scan(r, root) for r in rows],
         "next_cursor": next_cursor,
         "limit": q.limit,
         "snapshot": session.snapshot.version,
     }
+    return json_response(body, response.headers)
 
 
 @router.get("/scans/{scan_id}", response_model=Scan, responses=error_responses(404, 503))

@@ -22,7 +22,13 @@ from radar_assets.api.models import (
     SweepsQuery,
     encode_cursor,
 )
-from radar_assets.api.responses import cache_headers, conditional, error_responses, etag_matches
+from radar_assets.api.responses import (
+    cache_headers,
+    conditional,
+    error_responses,
+    etag_matches,
+    json_response,
+)
 from radar_assets.api.snapshot import Session
 from radar_assets.api.sql import Where
 
@@ -101,7 +107,7 @@ def query_sweeps(session: Session, q: SweepsQuery) -> tuple[list[dict[str, Any]]
     snap = session.snapshot
     if not snap.has_table(TABLE):
         return [], None
-    where = Where()
+    where = Where().add('"sweep_id" IS NOT NULL')
     site = q.site
     if q.scan_id is not None:
         if site is not None and site != q.scan_id[:4]:
@@ -170,7 +176,7 @@ def list_sweeps(
             {"type": "FeatureCollection", "features": [_feature(s) for s in items], **page}
         )
         return Response(body.model_dump_json(), media_type=GEOJSON, headers=dict(response.headers.items()))
-    return {"items": items, **page}
+    return json_response({"items": items, **page}, response.headers)
 
 
 def _file_route(ext: str):

@@ -141,7 +141,7 @@ class VCP:
 
     def cut_start_offsets_s(self) -> list[float]:
         """Start of each cut in seconds after the volume start (cuts follow one another with a transition)."""
-        out, t = [], 0.6
+        out, t = [], 0.0
         for c in self.cuts:
             out.append(t)
             t += c.duration_s + TRANSITION_S
