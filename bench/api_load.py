@@ -194,7 +194,9 @@ async def _drive(base: str, urls, duration: float, concurrency: int) -> dict:
     }
 
 
-def load_process(base: str, sites: list[str], span_minutes: int, duration: float, concurrency: int, out) -> None:
+def load_process(
+    base: str, sites: list[str], span_minutes: int, duration: float, concurrency: int, out
+) -> None:
     """Runs in its own process, so the load generator never shares the server's interpreter."""
 
     def health(rng: random.Random) -> str:
@@ -251,7 +253,9 @@ def main() -> None:
             "--log-level",
             "warning",
         ]
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
+        server = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ)
+        )
         _wait_ready(base, server)
         queue: mp.Queue = mp.get_context("spawn").Queue()
         loader = mp.get_context("spawn").Process(

@@ -319,9 +319,9 @@ class SiteList(BaseModel):
 
 class Scan(BaseModel):
     scan_id: str
-    site: str
-    level: int
-    product: str
+    site: str | None = None
+    level: int | None = None
+    product: str | None = None
     product_code: int | None = None
     volume_start: datetime
     vcp: int | None = None
@@ -344,11 +344,11 @@ class ScanPage(BaseModel):
 
 class Sweep(BaseModel):
     sweep_id: str
-    scan_id: str
-    site: str
+    scan_id: str | None = None
+    site: str | None = None
     level: int | None = None
     product: str | None = None
-    moment: str
+    moment: str | None = None
     units: str | None = None
     sweep_index: int | None = None
     elevation: Num = None

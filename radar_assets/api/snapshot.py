@@ -255,10 +255,6 @@ class Session:
             out.append(item)
         return out
 
-    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        rows = self.rows(sql, params)
-        return rows[0] if rows else None
-
 
 class SnapshotManager:
     """Newest snapshot at ``path``, re-checked at most every ``check_interval`` seconds."""
@@ -281,17 +277,14 @@ class SnapshotManager:
         self._checked = -math.inf
         self._lock = threading.Lock()
 
-    def current(self, *, force_check: bool = False) -> Snapshot:
+    def current(self) -> Snapshot:
+        """The newest snapshot; stats the path when the last check is ``check_interval`` old."""
         snap = self._snapshot
-        if snap is not None and not force_check and time.monotonic() - self._checked < self.check_interval:
+        if snap is not None and time.monotonic() - self._checked < self.check_interval:
             return snap
         with self._lock:
             snap = self._snapshot
-            if (
-                snap is not None
-                and not force_check
-                and time.monotonic() - self._checked < self.check_interval
-            ):
+            if snap is not None and time.monotonic() - self._checked < self.check_interval:
                 return snap
             self._checked = time.monotonic()
             try:
@@ -305,9 +298,7 @@ class SnapshotManager:
             if snap is not None and snap.ident == ident:
                 return snap
             try:
-                new = Snapshot(
-                    open_snapshot(self.path, isolated=True, config=self.duckdb_config), ident, self.pool_size
-                )
+                new = self._open(ident)
             except (CatalogError, duckdb.Error, OSError) as exc:
                 log.warning("cannot open catalog snapshot %s: %s", self.path, exc)
                 self._checked = -math.inf  # try again on the next request
@@ -319,6 +310,14 @@ class SnapshotManager:
                 snap.retire()
             log.info("catalog snapshot %s opened (%s)", new.version, new.row_counts)
             return new
+
+    def _open(self, ident: Ident) -> Snapshot:
+        con = open_snapshot(self.path, isolated=True, config=self.duckdb_config)
+        try:
+            return Snapshot(con, ident, self.pool_size)
+        except BaseException:
+            con.close()
+            raise
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -86,9 +86,6 @@ def api(
     overrides = _overrides(
         root, snapshot, store, s3_endpoint_url, s3_region, s3_anonymous, cors_origin, cache_max_age
     )
-    if s3_endpoint_url or (store or "").startswith("s3://"):
-        overrides.setdefault("s3_access_key_id", os.environ.get("AWS_ACCESS_KEY_ID"))
-        overrides.setdefault("s3_secret_access_key", os.environ.get("AWS_SECRET_ACCESS_KEY"))
     settings = ApiSettings(**overrides)
     click.echo(
         f"catalog API on http://{host}:{port} (docs at /docs), snapshot {settings.snapshot_path}", err=True

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from radar_assets.api import ApiSettings, create_app
 
-MAX_EXAMPLES = 50
+MAX_EXAMPLES = 100
 _SPEC = create_app(ApiSettings(snapshot_path="/nonexistent/catalog.duckdb")).openapi()["paths"]
 OPERATIONS = sorted(path for path in _SPEC if path != "/events")
 CASES = [

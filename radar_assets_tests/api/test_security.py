@@ -214,3 +214,43 @@ def test_error_bodies_are_json_and_short(client):
     r = client.get("/scans", params={"site": "x" * 10_000})
     assert r.status_code == 422 and len(r.content) < 2000
     assert json.loads(r.text)["detail"][0]["loc"] == ["query", "site"]
+
+
+def test_odd_catalog_values_never_break_a_response(tmp_path):
+    """NaN, infinities, unparsable corners, far-future and missing times in catalog rows: 200s, with nulls."""
+    catalog = local_catalog(tmp_path)
+    scans = scan_rows(2)
+    sweeps = sweep_rows(scans)[:4]
+    scans[0]["elevations"] = [float("nan"), float("inf"), 0.5]
+    scans[1]["ingested_at"] = None
+    scans[2]["volume_start"] = None  # cannot be paged by time: left out of lists
+    catalog.write_partition("scans", "p", table(scans, SCANS_SCHEMA))
+    sweeps[0].update(corners="not json", west=float("nan"), vmin=float("inf"), elevation=float("nan"))
+    sweeps[1].update(corners="[[NaN, 1], [2, 3], [4, 5]]")
+    sweeps[2].update(corners='{"a": 1}', sweep_time=None)
+    sweeps[3].update(corners="[[1, 2]]", units=None, moment="REF")
+    catalog.write_partition("sweeps", "p", table(sweeps, SWEEPS_SCHEMA))
+    catalog.publish()
+    with TestClient(create_app(ApiSettings.for_root(tmp_path))) as c:
+        items = c.get("/scans").json()["items"]
+        assert len(items) == len(scans) - 1
+        first = next(i for i in items if i["scan_id"] == scans[0]["scan_id"])
+        assert first["elevations"] == [None, None, 0.5]
+        assert c.get(f"/scans/{scans[1]['scan_id']}").json()["ingested_at"] is None
+        assert c.get(f"/scans/{scans[2]['scan_id']}").status_code == 404  # no volume start: not served
+        listed = {s["sweep_id"]: s for s in c.get("/sweeps").json()["items"]}
+        odd = listed[sweeps[0]["sweep_id"]]
+        assert (
+            odd["corners"] is None
+            and odd["bounds"] is None
+            and odd["vmin"] is None
+            and odd["elevation"] is None
+        )
+        assert listed[sweeps[1]["sweep_id"]]["corners"] is None
+        fc = c.get("/sweeps", params={"format": "geojson"}).json()
+        geometries = {f["id"]: f["geometry"] for f in fc["features"]}
+        assert geometries[sweeps[0]["sweep_id"]] is None  # neither corners nor bounds
+        assert geometries[sweeps[1]["sweep_id"]]["type"] == "Polygon"  # falls back to the bounds
+        for sweep in sweeps:
+            assert c.get(f"/sweeps/{sweep['sweep_id']}").status_code == 200
+        assert c.get("/sites").status_code == 200 and c.get("/health").status_code == 200

@@ -102,7 +102,10 @@ def get_scan(
         if snap.has_table(TABLE):
             # The site is the id's prefix: filtering on it too lets DuckDB skip other sites' row groups.
             found = session.select(
-                TABLE, COLUMNS, ' WHERE "site" = ? AND "scan_id" = ? LIMIT 1', [scan_id[:4], scan_id]
+                TABLE,
+                COLUMNS,
+                ' WHERE "site" = ? AND "scan_id" = ? AND "volume_start" IS NOT NULL LIMIT 1',
+                [scan_id[:4], scan_id],
             )
             row = found[0] if found else None
         if row is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -76,7 +77,9 @@ def _corners(text: Any) -> list[list[float]] | None:
         pts = [[float(p[0]), float(p[1])] for p in value]
     except (ValueError, TypeError, IndexError, KeyError):
         return None
-    return pts if len(pts) >= 3 else None
+    if len(pts) < 3 or not all(math.isfinite(v) for pt in pts for v in pt):
+        return None
+    return pts
 
 
 def present(row: dict[str, Any], root: str) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def present(row: dict[str, Any], root: str) -> dict[str, Any]:
     sid = row["sweep_id"]
     bounds = [row.pop(k) for k in ("west", "south", "east", "north")]
     out = dict(row)
-    out["bounds"] = bounds if all(isinstance(b, float) and b == b for b in bounds) else None
+    out["bounds"] = bounds if all(isinstance(b, float) for b in bounds) else None  # NaN is None already
     out["corners"] = _corners(row.get("corners"))
     for ext, (column, _media, _desc) in FILES.items():
         out[f"{ext}_url"] = f"{root}/sweeps/{sid}.{ext}" if out.pop(column, None) else None
