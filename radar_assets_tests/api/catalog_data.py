@@ -13,85 +13,12 @@ import numpy as np
 import pyarrow as pa
 
 from radar_assets.lib.catalog import Catalog, local_catalog
+from radar_assets.lib.feed.echoes import ECHOES_SCHEMA
+from radar_assets.lib.feed.echoes import SCANS_SCHEMA as ECHO_SCANS_SCHEMA
+from radar_assets.lib.scans import SCANS_SCHEMA
+from radar_assets.lib.sweeps import SWEEPS_SCHEMA
 
-TS = pa.timestamp("us", tz="UTC")
-
-SCANS_SCHEMA = pa.schema(
-    [
-        ("scan_id", pa.string()),
-        ("site", pa.string()),
-        ("level", pa.int8()),
-        ("product", pa.string()),
-        ("product_code", pa.int16()),
-        ("volume_start", TS),
-        ("vcp", pa.int16()),
-        ("sweep_count", pa.int16()),
-        ("elevations", pa.list_(pa.float32())),
-        ("bytes", pa.int64()),
-        ("sha256", pa.string()),
-        ("source_key", pa.string()),
-        ("store_key", pa.string()),
-        ("partition", pa.string()),
-        ("ingested_at", TS),
-    ]
-)
-SWEEPS_SCHEMA = pa.schema(
-    [
-        ("sweep_id", pa.string()),
-        ("scan_id", pa.string()),
-        ("site", pa.string()),
-        ("level", pa.int8()),
-        ("product", pa.string()),
-        ("moment", pa.string()),
-        ("units", pa.string()),
-        ("sweep_index", pa.int16()),
-        ("elevation", pa.float32()),
-        ("sweep_time", TS),
-        ("west", pa.float64()),
-        ("south", pa.float64()),
-        ("east", pa.float64()),
-        ("north", pa.float64()),
-        ("corners", pa.string()),
-        ("vmin", pa.float32()),
-        ("vmax", pa.float32()),
-        ("png_key", pa.string()),
-        ("json_key", pa.string()),
-        ("cog_key", pa.string()),
-        ("partition", pa.string()),
-    ]
-)
-ECHOES_SCHEMA = pa.schema(
-    [
-        ("record_id", pa.string()),
-        ("station", pa.string()),
-        ("record_time", TS),
-        ("beam", pa.int16()),
-        ("scan_flag", pa.int16()),
-        ("range_gate", pa.int16()),
-        ("velocity", pa.float32()),
-        ("power", pa.float32()),
-        ("spectral_width", pa.float32()),
-        ("ground_scatter", pa.bool_()),
-        ("elevation", pa.float32()),
-        ("frequency", pa.int32()),
-        ("noise", pa.float32()),
-        ("partition", pa.string()),
-    ]
-)
-ECHO_SCANS_SCHEMA = pa.schema(
-    [
-        ("station", pa.string()),
-        ("scan_start", TS),
-        ("scan_end", TS),
-        ("records", pa.int32()),
-        ("echoes", pa.int32()),
-        ("mean_velocity", pa.float64()),
-        ("mean_power", pa.float64()),
-        ("mean_width", pa.float64()),
-        ("partition", pa.string()),
-    ]
-)
-
+# The assets' own schemas, so the API is tested against exactly what the assets write.
 SITES = ("KLOT", "KDMX", "KTLX")
 L3_PRODUCTS = (("N0Q", 94), ("N0U", 99), ("NST", 58))
 DAY0 = datetime(2021, 6, 25, tzinfo=UTC)
