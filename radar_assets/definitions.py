@@ -68,7 +68,10 @@ def build_definitions(environment: str | None = None) -> dg.Definitions:
         assets=[*assets, snapshot],
         asset_checks=[c for family in FAMILIES for c in getattr(family, "asset_checks", [])],
         jobs=[j for family in FAMILIES for j in getattr(family, "jobs", [])],
-        sensors=[*(s for family in FAMILIES for s in getattr(family, "sensors", [])), catalog_automation_sensor],
+        sensors=[
+            *(s for family in FAMILIES for s in getattr(family, "sensors", [])),
+            catalog_automation_sensor,
+        ],
         schedules=[s for family in FAMILIES for s in getattr(family, "schedules", [])],
         resources=build_resources(environment),
     )

@@ -91,7 +91,9 @@ def run_demo(once: bool, port: int, hours: int) -> int:
                 return 1
             _say(f"materialised {', '.join(a.key.to_user_string() for a in partitioned)} for {site} {day} "
                  f"({time.monotonic() - t:.1f} s)")  # fmt: skip
-    snapshot = next(a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key.path == ["catalog_snapshot"])
+    snapshot = next(
+        a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key.path == ["catalog_snapshot"]
+    )
     dg.materialize([snapshot], instance=instance, resources=resources)
     _summary(home)
     if once:

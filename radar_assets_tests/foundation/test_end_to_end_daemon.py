@@ -43,7 +43,9 @@ def test_cli_materialise_then_daemon_publishes(tmp_path):
         "--select", "raw_scans", "--partition", "2021-01-01|KCRP",
     )  # fmt: skip
     assert mat.returncode == 0, mat.stdout[-3000:] + mat.stderr[-3000:]
-    assert (home / "store" / "raw" / "level2" / "KCRP" / "2021" / "01" / "01" / volume.name).read_bytes() == volume.read_bytes()
+    assert (
+        home / "store" / "raw" / "level2" / "KCRP" / "2021" / "01" / "01" / volume.name
+    ).read_bytes() == volume.read_bytes()
 
     daemon_log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115 - closed below
     daemon = subprocess.Popen(

@@ -51,7 +51,9 @@ def test_source_sensor_requests_changed_site_days_once(tmp_path):
 def test_sites_sensor_adds_configured_sites():
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(sites_partitions.name, ["KLOT"])
-    ctx = dg.build_sensor_context(instance=instance, resources={"sites_config": SitesConfig(sites=["klot", "KTLX", " "])})
+    ctx = dg.build_sensor_context(
+        instance=instance, resources={"sites_config": SitesConfig(sites=["klot", "KTLX", " "])}
+    )
     result = sites_from_config_sensor(ctx)
     (req,) = result.dynamic_partitions_requests
     assert list(req.partition_keys) == ["KTLX"]
@@ -61,6 +63,8 @@ def test_daily_schedule_finalises_yesterday_for_every_site():
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(sites_partitions.name, ["KTLX", "KLOT"])
         when = datetime(2024, 5, 2, 0, 15, tzinfo=UTC)
-        requests = raw_scans_daily(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+        requests = raw_scans_daily(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+        )
     assert [r.partition_key for r in requests] == ["2024-05-01|KLOT", "2024-05-01|KTLX"]
     assert len({r.run_key for r in requests}) == 2
