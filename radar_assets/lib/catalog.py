@@ -37,7 +37,10 @@ from radar_assets.lib.store import LocalStore, ObjectStore, S3Store
 SNAPSHOT_NAME = "catalog.duckdb"
 _SAFE = re.compile(r"[^A-Za-z0-9_.=-]")
 _TABLE = re.compile(r"^[a-z][a-z0-9_]*$")
-_META_TABLES = {"catalog_meta", "catalog_files"}
+_META_TABLES = {"catalog_meta", "catalog_files", "catalog_tables"}
+# Rows appended by incremental publishes are sorted only among themselves; once they exceed this share of
+# the table's sorted rows, the table is rebuilt in sort order (amortised: the rebuilt size grows geometrically).
+RESORT_FRACTION = 0.25
 
 # Sort order of each table in the snapshot: DuckDB's min/max zone maps then prune row groups for the
 # API's usual filters (site + time range) without secondary indexes.
@@ -164,15 +167,31 @@ class Catalog:
                     }
                     for table in sorted(existing - set(files) - _META_TABLES):
                         con.execute(f'DROP TABLE "{table}"')
+                    order = self._sort_state(con) if "catalog_tables" in existing else {}
                     for table, versions in sorted(files.items()):
                         old = (previous or {}).get(table)
-                        if old is None or table not in existing:
-                            self._rebuild(con, table, sorted(versions), replace=table in existing)
-                        else:
+                        sorted_rows, appended = order.get(table, (0, 0))
+                        rebuild = old is None or table not in existing
+                        if not rebuild:
                             stale = sorted(u for u in old if versions.get(u) != old[u])
                             fresh = sorted(u for u in versions if old.get(u) != versions[u])
-                            self._patch(con, table, stale, fresh, sorted(versions))
+                            added = self._patch(con, table, stale, fresh)
+                            appended += max(added, 0)
+                            rebuild = added < 0 or appended > RESORT_FRACTION * sorted_rows
+                        if rebuild:
+                            self._rebuild(con, table, sorted(versions), replace=table in existing)
+                            sorted_rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+                            appended = 0
+                        order[table] = (sorted_rows, appended)
                         counts[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+                    con.execute(
+                        "CREATE OR REPLACE TABLE catalog_tables "
+                        "(table_name VARCHAR, sorted_rows BIGINT, appended_rows BIGINT)"
+                    )
+                    con.executemany(
+                        "INSERT INTO catalog_tables VALUES (?, ?, ?)",
+                        [(t, *order[t]) for t in sorted(files)],
+                    )
                     con.execute(
                         "CREATE OR REPLACE TABLE catalog_files (table_name VARCHAR, uri VARCHAR, version VARCHAR)"
                     )
@@ -227,20 +246,30 @@ class Catalog:
         verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
         con.execute(f'{verb} "{table}" AS {self._select(con, uris, table)}')
 
-    def _patch(self, con, table: str, stale: list[str], fresh: list[str], all_uris: list[str]) -> None:
+    @staticmethod
+    def _sort_state(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+        rows = con.execute("SELECT table_name, sorted_rows, appended_rows FROM catalog_tables").fetchall()
+        return {t: (int(s), int(a)) for t, s, a in rows}
+
+    def _patch(self, con, table: str, stale: list[str], fresh: list[str]) -> int:
+        """Replace the rows of changed files; returns the rows appended, or -1 when the table must be rebuilt."""
         if not stale and not fresh:
-            return
+            return 0
         try:
             con.execute("BEGIN")
             if stale:
                 con.execute(f'DELETE FROM "{table}" WHERE _file IN (SELECT unnest(?::VARCHAR[]))', [stale])
+            added = 0
             if fresh:
-                con.execute(f'INSERT INTO "{table}" BY NAME {self._select(con, fresh, table)}')
+                added = con.execute(
+                    f'INSERT INTO "{table}" BY NAME {self._select(con, fresh, table)}'
+                ).fetchone()[0]
             con.execute("COMMIT")
+            return int(added)
         except duckdb.Error:
-            # New columns or types in the changed files: rebuild the table from all of its files.
+            # New columns or types in the changed files: the caller rebuilds the table from all of its files.
             con.execute("ROLLBACK")
-            self._rebuild(con, table, all_uris, replace=True)
+            return -1
 
     def connect_readonly(self) -> duckdb.DuckDBPyConnection:
         return open_snapshot(self.snapshot_path)

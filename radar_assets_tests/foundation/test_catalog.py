@@ -129,3 +129,25 @@ def test_incremental_publish_rebuilds_a_table_whose_schema_grew(tmp_path):
     assert cat.publish() == {"scans": 3}
     _, result = query_readonly(cat.snapshot_path, "select site, vcp from scans order by site")
     assert result == [("KLOT", None), ("KLOT", None), ("KTLX", 212)]
+
+
+def test_appended_rows_are_resorted_once_they_are_a_quarter_of_the_table(tmp_path):
+    cat = local_catalog(tmp_path)
+    cat.write_partition("scans", "p00", rows("KTLX", 40))
+    cat.publish()
+
+    def state():
+        con = duckdb.connect(str(cat.snapshot_path), read_only=True)
+        try:
+            return con.execute("select sorted_rows, appended_rows from catalog_tables").fetchone()
+        finally:
+            con.close()
+
+    cat.write_partition("scans", "p01", rows("KLOT", 5))
+    cat.publish()
+    assert state() == (40, 5)  # patched in, appended after the sorted rows
+    cat.write_partition("scans", "p02", rows("KABR", 6))
+    cat.publish()
+    assert state() == (51, 0)  # 11 > 25% of 40: rebuilt in sort order
+    _, order = query_readonly(cat.snapshot_path, "select site from scans")
+    assert [r[0] for r in order] == sorted(r[0] for r in order)
