@@ -309,6 +309,9 @@ class SiteSummary(BaseModel):
     first_scan_time: datetime | None
     latest_scan_time: datetime | None
     latest_scan_id: str | None
+    latitude: float | None = None
+    longitude: float | None = None
+    elevation_m: float | None = None
     scans_url: str
 
 

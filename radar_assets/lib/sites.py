@@ -26,12 +26,16 @@ class Site:
 @cache
 def _table() -> dict[str, Site]:
     # Py-ART's get_nexrad_location converts the shared dict's elevation from feet to metres in place on
-    # every call, so the imported table may already be altered; load a private copy of the module instead.
+    # every call, so the imported table may already be altered. Load a private copy of that module's file
+    # instead; it has no imports, so this also avoids importing Py-ART itself (seconds).
     import importlib.util
+    from pathlib import Path
 
-    import pyart.io.nexrad_common as common
-
-    spec = importlib.util.spec_from_file_location("_radar_assets_nexrad_sites", common.__file__)
+    package = importlib.util.find_spec("pyart")
+    if package is None or package.origin is None:
+        raise UnknownSiteError("the NEXRAD site table needs arm_pyart installed")
+    path = Path(package.origin).parent / "io" / "nexrad_common.py"
+    spec = importlib.util.spec_from_file_location("_radar_assets_nexrad_sites", path)
     fresh = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fresh)
     NEXRAD_LOCATIONS = fresh.NEXRAD_LOCATIONS  # noqa: N806 - Py-ART's name, elevations in feet

@@ -80,6 +80,9 @@ def test_sites_counts_and_latest_scan(client):
     assert items["KLOT"]["level3_scans"] == sum(s["level"] == 3 for s in klot)
     assert items["KLOT"]["latest_scan_id"] == latest["scan_id"]
     assert items["KLOT"]["products"] == ["N0Q", "N0U", "NST", "VOL"]
+    # location from the NEXRAD site table, for map markers
+    assert (items["KLOT"]["latitude"], items["KLOT"]["longitude"]) == (41.60444, -88.08472)
+    assert items["KTLX"]["elevation_m"] == round(1213 * 0.3048, 1)
     assert client.get("/sites?level=3").json()["items"][0]["site"] == "KLOT"
     assert {s["site"] for s in client.get("/sites?level=3").json()["items"]} == {"KLOT", "KTLX"}
     assert client.get("/sites/klot").json()["site"] == "KLOT"

@@ -11,6 +11,8 @@ from radar_assets.api.errors import NotFoundError
 from radar_assets.api.models import SITE_PATTERN, NoQuery, SiteList, SitesQuery, SiteSummary
 from radar_assets.api.responses import conditional, error_responses
 from radar_assets.api.snapshot import Session
+from radar_assets.lib.sites import UnknownSiteError
+from radar_assets.lib.sites import site as site_location
 
 router = APIRouter(tags=["sites"])
 
@@ -40,8 +42,17 @@ def site_summaries(session: Session, level: int | None) -> list[dict[str, Any]]:
     return snap.memo(("sites", level), lambda: session.rows(_SITES_SQL, [level, level]))
 
 
+def _location(site_id: str) -> dict[str, float | None]:
+    """The site's location from the NEXRAD/TDWR site table (None for ids the table does not know)."""
+    try:
+        where = site_location(site_id)
+    except UnknownSiteError:
+        return {"latitude": None, "longitude": None, "elevation_m": None}
+    return {"latitude": where.lat, "longitude": where.lon, "elevation_m": round(where.elev_m, 1)}
+
+
 def _present(row: dict[str, Any], root: str) -> dict[str, Any]:
-    return {**row, "scans_url": f"{root}/scans?site={row['site']}"}
+    return {**row, **_location(row["site"]), "scans_url": f"{root}/scans?site={row['site']}"}
 
 
 @router.get("/sites", response_model=SiteList, responses=error_responses(503))
