@@ -166,13 +166,14 @@ def catalog_publish() -> None:
 # -- demo --------------------------------------------------------------------------------------------
 @main.command()
 @click.option("--once", is_flag=True, help="Stop after the materialisation instead of serving the UI")
-@click.option("--port", default=3000, show_default=True)
+@click.option("--port", default=3000, show_default=True, help="Dagster UI port")
+@click.option("--api-port", default=8000, show_default=True, help="Catalog API port")
 @click.option("--hours", default=2, show_default=True, help="Hours of synthetic weather per site")
-def demo(once: bool, port: int, hours: int) -> None:
+def demo(once: bool, port: int, api_port: int, hours: int) -> None:
     """Seed a local archive, materialise the sample partitions, print what was made, serve the UI."""
     from radar_assets.demo import run_demo
 
-    sys.exit(run_demo(once=once, port=port, hours=hours))
+    sys.exit(run_demo(once=once, port=port, hours=hours, api_port=api_port))
 
 
 def _register_optional() -> None:

@@ -53,7 +53,7 @@ def _days(hours: int) -> list[str]:
     return sorted({(start + timedelta(days=d)).strftime("%Y-%m-%d") for d in range((end - start).days + 1)})
 
 
-def run_demo(once: bool, port: int, hours: int) -> int:
+def run_demo(once: bool, port: int, hours: int, api_port: int = 8000) -> int:
     import dagster as dg
 
     from radar_assets.cli import ensure_dagster_home
@@ -98,16 +98,41 @@ def run_demo(once: bool, port: int, hours: int) -> int:
     _summary(home)
     if once:
         return 0
-    _say(f"serving the Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops)")
     root = Path(__file__).resolve().parents[1]
-    dagster = Path(sys.executable).parent / "dagster"
+    bin_dir = Path(sys.executable).parent
+    api = subprocess.Popen(
+        [
+            str(bin_dir / "radar-assets"),
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(api_port),
+            "--root",
+            str(home.home),
+        ]
+    )
+    _say(f"serving the catalog API on http://127.0.0.1:{api_port}/docs (try /sites, /scans?site=KLOT)")
+    _say(f"serving the Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops both)")
     try:
         return subprocess.call(
-            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(root / "workspace.yaml")],
+            [
+                str(bin_dir / "dagster"),
+                "dev",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-w",
+                str(root / "workspace.yaml"),
+            ],
             cwd=root,
         )
     except KeyboardInterrupt:
         return 0
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
 
 
 def _summary(home) -> None:

@@ -53,6 +53,7 @@ def env(tmp_path_factory):
         "instance": instance,
         "results": results,
         "store": LocalStore(tmp / "store"),
+        "root": tmp,
     }
 
 
@@ -156,3 +157,27 @@ def test_corrupt_stored_volume_is_rejected_and_the_rest_lands(env):
     assert victim["store_key"] in rejects[0]["reason"]
     assert {r["product"] for r in _sweeps(env, partition)} == {"N0H", "N1P", "NTP"}
     env["store"].put_bytes(victim["store_key"], data)  # restore for other tests
+
+
+def test_api_serves_the_rendered_files_and_tiles(env):
+    """The real pipeline's outputs through the API: sweep list, PNG, bounds JSON, COG and a map tile."""
+    import morecantile
+    from fastapi.testclient import TestClient
+
+    from radar_assets.api import ApiSettings, create_app
+
+    env["resources"]["catalog"].get_catalog().publish()
+    rows = [r for r in _sweeps(env, "2019-06-17|KLOT") if r["moment"] == "REF" and r["sweep_index"] == 0]
+    (row,) = rows
+    with TestClient(create_app(ApiSettings.for_root(env["root"]))) as client:
+        listed = client.get("/sweeps", params={"scan_id": row["scan_id"], "moment": "REF"}).json()["items"]
+        assert row["sweep_id"] in {s["sweep_id"] for s in listed}
+        for ext, key in (("png", "png_key"), ("json", "json_key"), ("tif", "cog_key")):
+            r = client.get(f"/sweeps/{row['sweep_id']}.{ext}")
+            assert r.status_code == 200 and r.content == env["store"].get_bytes(row[key])
+        where = site("KLOT")
+        tile = morecantile.tms.get("WebMercatorQuad").tile(where.lon + 0.5, where.lat + 0.3, 7)
+        r = client.get(f"/tiles/{row['sweep_id']}/{tile.z}/{tile.x}/{tile.y}.png")
+        assert r.status_code == 200, r.text
+        rgba = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGBA"))
+        assert rgba.shape == (256, 256, 4) and (rgba[..., 3] > 0).any()

@@ -51,7 +51,8 @@ def render_tile(
             if not reader.tile_exists(x, y, z):
                 raise TileOutside
             try:
-                img = reader.tile(x, y, z, tilesize=tilesize, indexes=1)
+                # unscale: sweep COGs may store integer codes with a GDAL scale/offset (lossless, smaller)
+                img = reader.tile(x, y, z, tilesize=tilesize, indexes=1, unscale=True)
             except TileOutsideBounds:
                 raise TileOutside from None
     except RasterioError as exc:
