@@ -2,8 +2,10 @@
 
 1. writes a synthetic Archive II archive (two sites, a few hours of moving storms) under ``.radar-assets/source``;
 2. adds the sites to the dynamic partition dimension of the local SQLite Dagster instance;
-3. materialises every site-day partition of the main assets, then publishes the catalog snapshot;
-4. prints what it made; then serves the Dagster UI on 127.0.0.1 until Ctrl-C (unless ``--once``).
+3. materialises every site-day partition of the main assets (``raw_scans``, ``rendered_sweeps``);
+4. runs a simulated SuperDARN feed for a few seconds through a real listener and materialises ``live_echoes``;
+5. publishes the catalog snapshot and prints what it made;
+6. serves the Dagster UI on 127.0.0.1:3000 and the catalog API on :8000 until Ctrl-C (unless ``--once``).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def run_demo(once: bool, port: int, hours: int, api_port: int = 8000) -> int:
                 return 1
             _say(f"materialised {', '.join(a.key.to_user_string() for a in partitioned)} for {site} {day} "
                  f"({time.monotonic() - t:.1f} s)")  # fmt: skip
+    _live_feed(home, instance, defs)
     snapshot = next(
         a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key.path == ["catalog_snapshot"]
     )
@@ -135,6 +138,55 @@ def run_demo(once: bool, port: int, hours: int, api_port: int = 8000) -> int:
         api.wait(timeout=30)
 
 
+def _live_feed(home, instance, defs) -> None:
+    """A simulated SuperDARN feed for a few seconds: simulator -> listener -> spool -> ``live_echoes``."""
+    import socket
+    from datetime import UTC
+
+    import dagster as dg
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    cli = str(Path(sys.executable).parent / "radar-assets")
+    started = datetime.now(UTC)
+    listener = subprocess.Popen(
+        [cli, "feed", "listen", "--endpoint", endpoint, "--spool", str(home.spool), "--duration", "30"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        subprocess.run(
+            [
+                cli,
+                "feed",
+                "simulate",
+                "--endpoint",
+                endpoint,
+                "--rate",
+                "40",
+                "--duration",
+                "8",
+                "--stations",
+                "sas,rkn",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)  # let the listener drain and fsync
+    finally:
+        listener.terminate()
+        listener.wait(timeout=30)
+    echoes = next(
+        a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key.path == ["live_echoes"]
+    )
+    hours = sorted({t.strftime("%Y-%m-%d-%H:00") for t in (started, datetime.now(UTC))})
+    for hour in hours:
+        dg.materialize([echoes], partition_key=hour, instance=instance, resources=defs.resources)
+    _say(
+        f"live feed: simulated SuperDARN records {endpoint} -> spool {home.spool} -> live_echoes {', '.join(hours)}"
+    )
+
+
 def _summary(home) -> None:
     from radar_assets.cli import format_rows
     from radar_assets.lib.catalog import query_readonly
@@ -142,6 +194,8 @@ def _summary(home) -> None:
     snapshot = home.catalog / "catalog.duckdb"
     _, tables = query_readonly(snapshot, "select table_name from information_schema.tables order by 1")
     for (table,) in tables:
+        if table.startswith("catalog_"):  # publishing bookkeeping, not data
+            continue
         cols, rows = query_readonly(snapshot, f'select count(*) as rows from "{table}"')
         _say(f"catalog table {table}: {rows[0][0]} rows")
     cols, rows = query_readonly(
@@ -152,4 +206,4 @@ def _summary(home) -> None:
     click.echo(format_rows(cols, rows))
     _say(f"store:    {home.store}")
     _say(f'catalog:  {snapshot}  (radar-assets catalog sql "select site, count(*) from scans group by site")')
-    _say("UI:       http://127.0.0.1:3000/assets  (when served)")
+    _say("UI:       http://127.0.0.1:3000/assets  (when served; the catalog API on :8000/docs)")
