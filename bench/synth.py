@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--vcp", type=int, default=212)
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--clear-air-echo", action="store_true", help="add boundary-layer returns (slower)")
     args = ap.parse_args()
 
     import resource
@@ -40,7 +41,12 @@ def main() -> None:
     t0 = datetime.fromisoformat(args.day).replace(tzinfo=UTC)
     # planning loads the site table (which imports Py-ART): a one-off start-up cost, reported apart
     jobs = plan(
-        [args.site], to_epoch_ms(t0), to_epoch_ms(t0 + timedelta(hours=args.hours)), args.vcp, args.seed
+        [args.site],
+        to_epoch_ms(t0),
+        to_epoch_ms(t0 + timedelta(hours=args.hours)),
+        args.vcp,
+        args.seed,
+        args.clear_air_echo,
     )
     startup_s = time.perf_counter() - t_import
 
@@ -87,6 +93,7 @@ def main() -> None:
         "bench": "synth",
         "site": args.site,
         "vcp": args.vcp,
+        "clear_air_echo": args.clear_air_echo,
         "hours": args.hours,
         "workers": args.workers,
         "site_day_volumes": len(jobs),

@@ -36,6 +36,12 @@ def parse_start(text: str) -> datetime:
 @click.option("--vcp", type=click.Choice(["212", "35", "215"]), default="212", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Weather seed (same seed, same storms).")
 @click.option(
+    "--clear-air-echo/--no-clear-air-echo",
+    default=False,
+    show_default=True,
+    help="Add weak boundary-layer returns (insects, Bragg scatter) around each radar.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
@@ -43,7 +49,15 @@ def parse_start(text: str) -> datetime:
 )
 @click.option("--overwrite", is_flag=True, help="Rewrite volumes whose key already exists.")
 def synth(
-    sites_: str, start: str, hours: float, to: str, vcp: str, seed: int, workers: int | None, overwrite: bool
+    sites_: str,
+    start: str,
+    hours: float,
+    to: str,
+    vcp: str,
+    seed: int,
+    clear_air_echo: bool,
+    workers: int | None,
+    overwrite: bool,
 ) -> None:
     """Generate synthetic Level 2 (Archive II, Message 31) volumes for SITES over HOURS from START."""
     from radar_assets.lib.sites import UnknownSiteError, site
@@ -59,7 +73,7 @@ def synth(
     t0 = parse_start(start)
     t1 = t0 + timedelta(hours=hours)
     store = open_store(to)
-    jobs = plan(site_ids, to_epoch_ms(t0), to_epoch_ms(t1), int(vcp), seed)
+    jobs = plan(site_ids, to_epoch_ms(t0), to_epoch_ms(t1), int(vcp), seed, clear_air_echo)
     todo = jobs if overwrite else [j for j in jobs if not store.exists(j.key)]
     skipped = len(jobs) - len(todo)
     total = len(todo)

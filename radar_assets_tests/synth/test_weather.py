@@ -79,3 +79,16 @@ def test_reflectivity_ranges_by_kind(generated):
     assert cells and max(c.dbz for c in cells) >= 45.0
     assert max(c.dbz for c in cells) <= 62.0
     assert all(5.0 <= c.dbz <= 35.0 for c in strat)
+
+
+def test_clear_air_echo_is_opt_in_and_only_adds_echo_near_the_radar():
+    from radar_assets.lib.synth.archive2 import build_volume
+
+    t = to_epoch_ms(__import__("datetime").datetime(2024, 5, 1, 6, 0, tzinfo=__import__("datetime").UTC))
+    plain = build_volume("KLOT", t, 212, seed=4)
+    with_bl = build_volume("KLOT", t, 212, seed=4, clear_air_echo=True)
+    a = plain.sweeps[0].codes("REF")
+    b = with_bl.sweeps[0].codes("REF")
+    assert (b > 0).sum() > (a > 0).sum()  # boundary-layer returns add echo
+    near = 800  # gates: the first 200 km (the layer is below ~2 km, the 0.5° beam passes it by then)
+    assert ((b > 0) & (a == 0))[:, near:].sum() < 0.02 * ((b > 0) & (a == 0)).sum()

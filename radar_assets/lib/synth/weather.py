@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -362,8 +362,14 @@ class Component:
     my: float = 0.0  # motion of the component, km/s north
 
 
-def scene(seed: int, lat: float, lon: float, elev_m: float, t_s: float) -> list[Component]:
-    """All echo components seen from a radar at (lat, lon) at time ``t_s``."""
+def scene(
+    seed: int, lat: float, lon: float, elev_m: float, t_s: float, clear_air_echo: bool = False
+) -> list[Component]:
+    """All echo components seen from a radar at (lat, lon) at time ``t_s``.
+
+    ``clear_air_echo`` adds the boundary-layer returns around the radar (most of the echo bins of a quiet
+    day, and most of the bzip2 cost of writing it).
+    """
     comps: list[Component] = []
     ul, vl, uu, vu = environment_wind(seed, t_s)
     su, sv = steering_wind(seed, t_s)
@@ -441,6 +447,8 @@ def scene(seed: int, lat: float, lon: float, elev_m: float, t_s: float) -> list[
                 )
         for c in comps[first:]:
             c.mx, c.my = sysm.u / 1000.0, sysm.v / 1000.0
+    if not clear_air_echo:
+        return comps
     # boundary-layer clear air around the radar (insects / Bragg scatter), stronger at night
     local_h = (t_s / 3600.0 + lon / 15.0) % 24.0
     night = 0.5 + 0.5 * math.cos(2 * math.pi * (local_h - 2.0) / 24.0)
@@ -575,6 +583,11 @@ class CoarseFields:
     dbz: np.ndarray
     vel: np.ndarray  # unfolded radial velocity, m/s (toward the radar is negative)
     sw: np.ndarray
+
+    @cached_property
+    def valid(self) -> np.ndarray:
+        """Bins with an echo (the three fields share their "no data" bins)."""
+        return ~np.isnan(self.dbz)
 
 
 def evaluate(
