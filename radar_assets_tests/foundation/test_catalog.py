@@ -131,7 +131,7 @@ def test_incremental_publish_rebuilds_a_table_whose_schema_grew(tmp_path):
     assert result == [("KLOT", None), ("KLOT", None), ("KTLX", 212)]
 
 
-def test_appended_rows_are_resorted_once_they_are_a_quarter_of_the_table(tmp_path):
+def test_appended_rows_are_resorted_once_they_outnumber_the_sorted_ones(tmp_path):
     cat = local_catalog(tmp_path)
     cat.write_partition("scans", "p00", rows("KTLX", 40))
     cat.publish()
@@ -146,8 +146,8 @@ def test_appended_rows_are_resorted_once_they_are_a_quarter_of_the_table(tmp_pat
     cat.write_partition("scans", "p01", rows("KLOT", 5))
     cat.publish()
     assert state() == (40, 5)  # patched in, appended after the sorted rows
-    cat.write_partition("scans", "p02", rows("KABR", 6))
+    cat.write_partition("scans", "p02", rows("KABR", 36))
     cat.publish()
-    assert state() == (51, 0)  # 11 > 25% of 40: rebuilt in sort order
+    assert state() == (81, 0)  # 41 appended > 40 sorted: rebuilt in sort order
     _, order = query_readonly(cat.snapshot_path, "select site from scans")
     assert [r[0] for r in order] == sorted(r[0] for r in order)
