@@ -42,7 +42,17 @@ def env(tmp_path_factory):
         for store in (l2, l3):
             store.ensure_bucket()
         seed(level2_dir, l2, log=lambda _m: None)
-        seed(level3_dir, l3, log=lambda _m: None)
+        # Level 3 goes in through the command line, as a user would seed a bucket.
+        import os
+
+        cli_env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                   "AWS_SECRET_ACCESS_KEY": SECRET_KEY}  # fmt: skip
+        seeded = subprocess.run(
+            [sys.executable, "-m", "radar_assets.cli", "source", "seed", "--from", str(level3_dir), "--to", "s3://nexrad-level3"],
+            env=cli_env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert "seeded 22 file(s) into s3://nexrad-level3 (0 skipped)" in seeded.stdout
+        assert sorted(l3.list_keys("TLX_N0Q_")) == ["TLX_N0Q_2013_05_20_20_16_00"]
         volume = (level2_dir / "KLOT" / "KLOT20210625_075154_V06").read_bytes()
         l2.put_bytes(TRUNCATED_KEY, volume[: len(volume) // 2])
         corrupt = bytearray(volume)
