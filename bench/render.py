@@ -11,6 +11,11 @@ Prints one JSON line:
 * ``floor_s``: bzip2-decompressing every LDM record of the file, one after the other, nothing else;
 * ``speedup`` = baseline / ours, ``floor_ratio`` = ours / floor;
 * ``peak_rss_mb``: peak resident memory of the "ours" subprocess.
+
+The polar lookups are cached on disk (``$RADAR_ASSETS_CACHE_DIR``, see
+:func:`radar_assets.lib.render.grid.lookup_cache_dir`), so a repeated run measures a process whose
+lookups are on disk, as for every Dagster run after a site's first; ``--cold-lookups`` gives the
+subprocess an empty cache directory (the very first run for a site).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import resource
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("volume", type=Path)
     parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--cold-lookups", action="store_true", help="start with an empty lookup cache")
     parser.add_argument("--ours-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ours_only:
@@ -107,12 +114,17 @@ def main() -> None:
         print(json.dumps(out))
         return
     # "Ours" runs first, in its own process, so its peak RSS is measured alone and cold.
-    proc = subprocess.run(
-        [sys.executable, __file__, str(args.volume), "--size", str(args.size), "--ours-only"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="radar-assets-lookups-") as empty:
+        if args.cold_lookups:
+            env["RADAR_ASSETS_CACHE_DIR"] = empty
+        proc = subprocess.run(
+            [sys.executable, __file__, str(args.volume), "--size", str(args.size), "--ours-only"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
     ours = json.loads(proc.stdout.strip().splitlines()[-1])
     floor_s = run_floor(args.volume)
     baseline_s, nsweeps = run_baseline(args.volume, args.size)
@@ -129,6 +141,7 @@ def main() -> None:
                 "floor_s": round(floor_s, 3),
                 "floor_ratio": round(ours["ours_s"] / floor_s, 2),
                 "peak_rss_mb": round(ours["peak_rss_mb"], 1),
+                "lookups": "cold" if args.cold_lookups else "disk cache",
             }
         )
     )

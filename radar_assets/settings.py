@@ -22,6 +22,7 @@ ENV_VARS = {
     "RADAR_ASSETS_CATALOG_DIR": "folder of the published DuckDB snapshot",
     "RADAR_ASSETS_SPOOL_DIR": "folder of the live-feed spool",
     "RADAR_ASSETS_SITES": "comma-separated sites added to the site dimension by a sensor",
+    "RADAR_ASSETS_CACHE_DIR": "renderer's polar-lookup cache (default ~/.cache/radar-assets/lookups; 'off' disables)",
 }
 
 

@@ -55,3 +55,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _lookup_cache_dir(tmp_path_factory):
+    """Keep the renderer's on-disk lookup cache in a temporary folder, not in ``~/.cache`` (subprocesses inherit it)."""
+    old = os.environ.get("RADAR_ASSETS_CACHE_DIR")
+    os.environ["RADAR_ASSETS_CACHE_DIR"] = str(tmp_path_factory.mktemp("lookups"))
+    yield
+    if old is None:
+        os.environ.pop("RADAR_ASSETS_CACHE_DIR", None)
+    else:
+        os.environ["RADAR_ASSETS_CACHE_DIR"] = old

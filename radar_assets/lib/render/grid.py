@@ -17,9 +17,14 @@ and ground distance are computed once and cached as 16-bit bins; per sweep only 
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
+import os
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -181,6 +186,24 @@ def grid_for_range(lat: float, lon: float, max_ground_m: float, size: int) -> Gr
 def polar_lookup(grid: Grid, lat: float, lon: float, max_ground_m: float) -> PolarLookup:
     """Per-pixel azimuth bin and ground-distance bin of a grid around a radar (cached).
 
+    Cached in memory (per process) and on disk (see :func:`lookup_cache_dir`), so that fresh processes
+    (one per Dagster run) do not recompute the lookups of the sites they render; the disk cache holds
+    exactly the arrays :func:`compute_polar_lookup` returns.
+    """
+    path = _lookup_cache_path(grid, lat, lon, max_ground_m)
+    if path is not None:
+        cached = _load_cached_lookup(path, grid, lat, lon)
+        if cached is not None:
+            return cached
+    lookup = compute_polar_lookup(grid, lat, lon, max_ground_m)
+    if path is not None:
+        _store_cached_lookup(path, lookup)
+    return lookup
+
+
+def compute_polar_lookup(grid: Grid, lat: float, lon: float, max_ground_m: float) -> PolarLookup:
+    """Per-pixel azimuth bin and ground-distance bin of a grid around a radar (uncached).
+
     Returns
     -------
     PolarLookup
@@ -234,6 +257,106 @@ def polar_lookup(grid: Grid, lat: float, lon: float, max_ground_m: float) -> Pol
     return PolarLookup(grid.width, first if mirrored else 0, mirrored, az_half, s_half)
 
 
+# --------------------------------------------------------------------------------------------------
+# Persistent lookup cache
+# --------------------------------------------------------------------------------------------------
+
+#: Bump to invalidate every cached lookup (the source of :func:`compute_polar_lookup` is hashed too).
+LOOKUP_CACHE_VERSION = 1
+
+
+def lookup_cache_dir() -> Path | None:
+    """Directory of the on-disk lookup cache: ``$RADAR_ASSETS_CACHE_DIR`` (``""``, ``0`` or ``off``
+    disables it) or ``~/.cache/radar-assets/lookups``."""
+    env = os.environ.get("RADAR_ASSETS_CACHE_DIR")
+    if env is not None:
+        if env.strip().lower() in ("", "0", "off", "none"):
+            return None
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "radar-assets" / "lookups"
+
+
+@lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    try:
+        source = inspect.getsource(compute_polar_lookup) + inspect.getsource(mercator_to_lonlat)
+        source += inspect.getsource(lonlat_to_mercator)
+    except (OSError, TypeError):
+        source = ""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def _lookup_key(grid: Grid, lat: float, lon: float, max_ground_m: float) -> str:
+    # Everything the arrays depend on: the grid, the radar, the radius, the binning constants, the code
+    # computing them (and numpy, whose float32 transcendental functions may change between versions).
+    parts = (
+        LOOKUP_CACHE_VERSION,
+        _code_fingerprint(),
+        np.__version__,
+        float(grid.west).hex(),
+        float(grid.north).hex(),
+        float(grid.pixel).hex(),
+        int(grid.width),
+        int(grid.height),
+        float(lat).hex(),
+        float(lon).hex(),
+        float(max_ground_m).hex(),
+        AZ_BINS_PER_DEG,
+        S_BINS,
+        int(S_OUTSIDE),
+        MERCATOR_RADIUS,
+        AEQD_RADIUS,
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
+
+
+def _lookup_cache_path(grid: Grid, lat: float, lon: float, max_ground_m: float) -> Path | None:
+    root = lookup_cache_dir()
+    if root is None:
+        return None
+    return root / f"polar-{_lookup_key(grid, lat, lon, max_ground_m)}.npy"
+
+
+def _layout(grid: Grid, lat: float, lon: float) -> tuple[int, bool]:
+    x0, _ = lonlat_to_mercator(lon, lat)
+    mirrored = abs((grid.west + grid.east) / 2.0 - float(x0)) < 1e-6 * grid.pixel
+    return (grid.width // 2 if mirrored else 0), mirrored
+
+
+def _load_cached_lookup(path: Path, grid: Grid, lat: float, lon: float) -> PolarLookup | None:
+    """The cached lookup, or None when the file is missing, unreadable or not the expected array."""
+    first, mirrored = _layout(grid, lat, lon)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    expected = (2, grid.height, grid.width - first)
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.uint16 or arr.shape != expected:
+        return None
+    stacked = np.asarray(arr)  # plain ndarray view of the read-only map
+    return PolarLookup(grid.width, first, mirrored, stacked[0], stacked[1])
+
+
+def _store_cached_lookup(path: Path, lookup: PolarLookup) -> None:
+    """Write the lookup atomically (temporary file + ``os.replace``); failures are ignored."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, np.stack([lookup.az, lookup.s]), allow_pickle=False)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
 @dataclass(frozen=True, eq=False)
 class PolarLookup:
     """Azimuth and ground-distance bins of every pixel of a grid, stored once for mirrored halves.
@@ -272,12 +395,15 @@ class PolarLookup:
         out = np.empty((self.az.shape[0], self.width), dtype=np.result_type(by_az, by_s))
         right = out[:, self.first :]
         np.take(by_az, self.az, out=right)
-        right += by_s[self.s]
+        by_s_px = np.take(by_s, self.s)
+        right += by_s_px
         if self.mirrored and self.first:
+            # Mirrored columns share the ground distance: reuse the gathered ``by_s`` values (reversed)
+            # and gather only the mirrored azimuth table.
             mirror = by_az[(N_AZ_BINS - np.arange(N_AZ_BINS)) % N_AZ_BINS]
             left = self._left()
-            out[:, : self.first] = mirror[self.az[:, left]]
-            out[:, : self.first] += by_s[self.s[:, left]]
+            by_az_px = np.take(mirror, self.az)
+            np.add(by_az_px[:, left], by_s_px[:, left], out=out[:, : self.first])
         return out
 
     def full(self) -> tuple[np.ndarray, np.ndarray]:

@@ -43,13 +43,18 @@ RANGE_STEP_M = 10_000.0
 DEFAULT_SIZE = 2048
 THUMBNAIL_SIZE = 256
 
-# Sweeps rendered in parallel usually share a grid: compute its lookup once, not once per thread.
-_lookup_lock = threading.Lock()
+# Sweeps rendered in parallel often share a grid: compute its lookup once, not once per thread. One
+# lock per lookup key, so that threads needing different grids build (or load) them concurrently.
+_lookup_locks: dict[tuple, threading.Lock] = {}
+_lookup_locks_guard = threading.Lock()
 
 
 def _lookup(grid: Grid, lat: float, lon: float, radius: float):
-    with _lookup_lock:
-        return polar_lookup(grid, float(lat), float(lon), float(radius))
+    key = (grid, float(lat), float(lon), float(radius))
+    with _lookup_locks_guard:
+        lock = _lookup_locks.setdefault(key, threading.Lock())
+    with lock:
+        return polar_lookup(*key)
 
 
 class _MomentLike(Protocol):
