@@ -11,11 +11,11 @@ import threading
 from collections import OrderedDict
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from radar_assets.api.errors import InvalidParameterError, NotFoundError, StoreUnavailableError
 from radar_assets.api.settings import ApiSettings
-from radar_assets.api.snapshot import SnapshotManager
+from radar_assets.api.snapshot import Snapshot, SnapshotManager
 from radar_assets.lib.store import InvalidKeyError, ObjectStore, StoreError
 
 
@@ -96,3 +96,34 @@ async def get_objects(request: Request) -> ObjectReader:
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 SnapshotsDep = Annotated[SnapshotManager, Depends(get_snapshots)]
 ObjectsDep = Annotated[ObjectReader, Depends(get_objects)]
+
+
+class CatalogRead:
+    """What a list or metadata endpoint needs: the snapshots, and conditional-GET handling on its response."""
+
+    def __init__(
+        self, request: Request, response: Response, snapshots: SnapshotManager, settings: ApiSettings
+    ):
+        self.request = request
+        self.response = response
+        self.snapshots = snapshots
+        self.settings = settings
+
+    @property
+    def root(self) -> str:
+        return self.request.scope.get("root_path", "")
+
+    def not_modified(self, snapshot: Snapshot) -> Response | None:
+        """Set the list cache headers; a ``304`` when the client's copy of ``snapshot`` is current."""
+        from radar_assets.api.responses import conditional
+
+        return conditional(self.request, self.response, snapshot, self.settings.cache_max_age)
+
+
+async def get_catalog_read(
+    request: Request, response: Response, snapshots: SnapshotsDep, settings: SettingsDep
+) -> CatalogRead:
+    return CatalogRead(request, response, snapshots, settings)
+
+
+CatalogReadDep = Annotated[CatalogRead, Depends(get_catalog_read)]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from radar_assets.api.dependencies import SettingsDep, SnapshotsDep
+from radar_assets.api.dependencies import CatalogReadDep
 from radar_assets.api.models import EchoesQuery, EchoPage, EchoScanPage, EchoScansQuery, encode_cursor
 from radar_assets.api.responses import (
     CSV_SCHEMA,
-    conditional,
     csv_bytes,
     error_responses,
     json_response,
@@ -106,19 +105,14 @@ def _answer(
 )
 def list_echoes(
     q: Annotated[EchoesQuery, Query()],
-    request: Request,
-    response: Response,
-    snapshots: SnapshotsDep,
-    settings: SettingsDep,
+    read: CatalogReadDep,
 ) -> Any:
     """Echoes ordered by record time. `format=csv` answers CSV; its next cursor is in `X-Next-Cursor`."""
-    with snapshots.session() as session:
-        if (
-            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
-        ) is not None:
+    with read.snapshots.session() as session:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
             return not_modified
         rows, next_cursor = _page(session, "echoes", ECHO_COLUMNS, ECHO_ORDER, "record_time", "echoes", q)
-    return _answer(q, rows, next_cursor, ECHO_COLUMNS, session.snapshot.version, response)
+    return _answer(q, rows, next_cursor, ECHO_COLUMNS, session.snapshot.version, read.response)
 
 
 @router.get(
@@ -128,18 +122,13 @@ def list_echoes(
 )
 def list_echo_scans(
     q: Annotated[EchoScansQuery, Query()],
-    request: Request,
-    response: Response,
-    snapshots: SnapshotsDep,
-    settings: SettingsDep,
+    read: CatalogReadDep,
 ) -> Any:
     """Per-scan averages of the live feed, ordered by scan start (record time, not arrival time)."""
-    with snapshots.session() as session:
-        if (
-            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
-        ) is not None:
+    with read.snapshots.session() as session:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
             return not_modified
         rows, next_cursor = _page(
             session, "echo_scans", SCAN_COLUMNS, SCAN_ORDER, "scan_start", "echo_scans", q
         )
-    return _answer(q, rows, next_cursor, SCAN_COLUMNS, session.snapshot.version, response)
+    return _answer(q, rows, next_cursor, SCAN_COLUMNS, session.snapshot.version, read.response)

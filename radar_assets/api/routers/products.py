@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 
-from radar_assets.api.dependencies import SettingsDep, SnapshotsDep
+from radar_assets.api.dependencies import CatalogReadDep
 from radar_assets.api.models import ProductList, ProductsQuery
-from radar_assets.api.responses import conditional, error_responses
+from radar_assets.api.responses import error_responses
 from radar_assets.api.snapshot import Session
 
 router = APIRouter(tags=["products"])
@@ -59,16 +59,11 @@ def product_summaries(session: Session, site: str | None) -> list[dict[str, Any]
 @router.get("/products", response_model=ProductList, responses=error_responses(503))
 def list_products(
     q: Annotated[ProductsQuery, Query()],
-    request: Request,
-    response: Response,
-    snapshots: SnapshotsDep,
-    settings: SettingsDep,
+    read: CatalogReadDep,
 ) -> Any:
     """Level 3 products (three-character code and numeric code) with scan and site counts."""
-    with snapshots.session() as session:
-        if (
-            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
-        ) is not None:
+    with read.snapshots.session() as session:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
             return not_modified
         rows = product_summaries(session, q.site)
     return {"items": rows, "snapshot": session.snapshot.version}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query
 
-from radar_assets.api.dependencies import SettingsDep, SnapshotsDep
+from radar_assets.api.dependencies import CatalogReadDep
 from radar_assets.api.errors import NotFoundError
 from radar_assets.api.models import SCAN_ID_PATTERN, NoQuery, Scan, ScanPage, ScansQuery, encode_cursor
-from radar_assets.api.responses import conditional, error_responses, json_response
+from radar_assets.api.responses import error_responses, json_response
 from radar_assets.api.snapshot import Session
 from radar_assets.api.sql import Where
 
@@ -64,39 +64,31 @@ def query_scans(session: Session, q: ScansQuery) -> tuple[list[dict[str, Any]], 
 @router.get("/scans", response_model=ScanPage, responses=error_responses(503))
 def list_scans(
     q: Annotated[ScansQuery, Query()],
-    request: Request,
-    response: Response,
-    snapshots: SnapshotsDep,
-    settings: SettingsDep,
+    read: CatalogReadDep,
 ) -> Any:
     """Scans ordered by volume start time, then id. Filters combine with AND; page with `cursor`."""
-    with snapshots.session() as session:
-        if (
-            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
-        ) is not None:
+    with read.snapshots.session() as session:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
             return not_modified
         rows, next_cursor = query_scans(session, q)
-    root = request.scope.get("root_path", "")
+    root = read.root
     body = {
         "items": [_scan(r, root) for r in rows],
         "next_cursor": next_cursor,
         "limit": q.limit,
         "snapshot": session.snapshot.version,
     }
-    return json_response(body, response.headers)
+    return json_response(body, read.response.headers)
 
 
 @router.get("/scans/{scan_id}", response_model=Scan, responses=error_responses(404, 503))
 def get_scan(
     scan_id: Annotated[str, Path(pattern=SCAN_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z"])],
     _q: Annotated[NoQuery, Query()],
-    request: Request,
-    response: Response,
-    snapshots: SnapshotsDep,
-    settings: SettingsDep,
+    read: CatalogReadDep,
 ) -> Any:
     """One scan by id (`SITE-L<level>-<product>-<YYYYmmddTHHMMSSZ>`)."""
-    with snapshots.session() as session:
+    with read.snapshots.session() as session:
         snap = session.snapshot
         row = None
         if snap.has_table(TABLE):
@@ -110,6 +102,6 @@ def get_scan(
             row = found[0] if found else None
         if row is None:
             raise NotFoundError(f"no scan {scan_id!r} in the catalog")
-        if (not_modified := conditional(request, response, snap, settings.cache_max_age)) is not None:
+        if (not_modified := read.not_modified(snap)) is not None:
             return not_modified
-    return _scan(row, request.scope.get("root_path", ""))
+    return _scan(row, read.root)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query
 
-from radar_assets.api.dependencies import SettingsDep, SnapshotsDep
+from radar_assets.api.dependencies import CatalogReadDep
 from radar_assets.api.errors import NotFoundError
 from radar_assets.api.models import SITE_PATTERN, NoQuery, SiteList, SitesQuery, SiteSummary
-from radar_assets.api.responses import conditional, error_responses
+from radar_assets.api.responses import error_responses
 from radar_assets.api.snapshot import Session
 from radar_assets.lib.sites import UnknownSiteError
 from radar_assets.lib.sites import site as site_location
@@ -58,19 +58,14 @@ def _present(row: dict[str, Any], root: str) -> dict[str, Any]:
 @router.get("/sites", response_model=SiteList, responses=error_responses(503))
 def list_sites(
     q: Annotated[SitesQuery, Query()],
-    request: Request,
-    response: Response,
-    snapshots: SnapshotsDep,
-    settings: SettingsDep,
+    read: CatalogReadDep,
 ) -> Any:
     """Every site with scans in the catalog (optionally only Level 2 or Level 3 ones)."""
-    with snapshots.session() as session:
-        if (
-            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
-        ) is not None:
+    with read.snapshots.session() as session:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
             return not_modified
         rows = site_summaries(session, q.level)
-    root = request.scope.get("root_path", "")
+    root = read.root
     return {"items": [_present(r, root) for r in rows], "snapshot": session.snapshot.version}
 
 
@@ -78,20 +73,15 @@ def list_sites(
 def get_site(
     site: Annotated[str, Path(pattern=SITE_PATTERN, examples=["KLOT"])],
     _q: Annotated[NoQuery, Query()],
-    request: Request,
-    response: Response,
-    snapshots: SnapshotsDep,
-    settings: SettingsDep,
+    read: CatalogReadDep,
 ) -> Any:
     """One site's counts and latest scan."""
     site = site.upper()
-    with snapshots.session() as session:
+    with read.snapshots.session() as session:
         rows = site_summaries(session, None)
         found = next((r for r in rows if r["site"] == site), None)
         if found is None:
             raise NotFoundError(f"no scans of site {site!r} in the catalog")
-        if (
-            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
-        ) is not None:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
             return not_modified
-    return _present(found, request.scope.get("root_path", ""))
+    return _present(found, read.root)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from radar_assets.api.dependencies import ObjectsDep, SettingsDep, SnapshotsDep
+from radar_assets.api.dependencies import CatalogReadDep, ObjectsDep, SettingsDep, SnapshotsDep
 from radar_assets.api.errors import NotFoundError
 from radar_assets.api.models import (
     SWEEP_ID_PATTERN,
@@ -25,7 +25,6 @@ from radar_assets.api.models import (
 )
 from radar_assets.api.responses import (
     cache_headers,
-    conditional,
     error_responses,
     etag_matches,
     json_response,
@@ -159,27 +158,24 @@ GEOJSON = "application/geo+json"
 )
 def list_sweeps(
     q: Annotated[SweepsQuery, Query()],
-    request: Request,
-    response: Response,
-    snapshots: SnapshotsDep,
-    settings: SettingsDep,
+    read: CatalogReadDep,
 ) -> Any:
     """Sweeps ordered by id. `format=geojson` answers a FeatureCollection of the overlay footprints."""
-    with snapshots.session() as session:
-        if (
-            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
-        ) is not None:
+    with read.snapshots.session() as session:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
             return not_modified
         rows, next_cursor = query_sweeps(session, q)
-    root = request.scope.get("root_path", "")
+    root = read.root
     items = [present(r, root) for r in rows]
     page = {"next_cursor": next_cursor, "limit": q.limit, "snapshot": session.snapshot.version}
     if q.format == "geojson":
         body = SweepFeatureCollection.model_validate(
             {"type": "FeatureCollection", "features": [_feature(s) for s in items], **page}
         )
-        return Response(body.model_dump_json(), media_type=GEOJSON, headers=dict(response.headers.items()))
-    return json_response({"items": items, **page}, response.headers)
+        return Response(
+            body.model_dump_json(), media_type=GEOJSON, headers=dict(read.response.headers.items())
+        )
+    return json_response({"items": items, **page}, read.response.headers)
 
 
 def _file_route(ext: str):
@@ -236,16 +232,11 @@ for _ext, (_column, _media, _desc) in FILES.items():
 def get_sweep(
     sweep_id: SweepIdPath,
     _q: Annotated[NoQuery, Query()],
-    request: Request,
-    response: Response,
-    snapshots: SnapshotsDep,
-    settings: SettingsDep,
+    read: CatalogReadDep,
 ) -> Any:
     """One sweep's catalog row, with links to its files and tiles."""
-    with snapshots.session() as session:
+    with read.snapshots.session() as session:
         row = _sweep_row(session, sweep_id)
-        if (
-            not_modified := conditional(request, response, session.snapshot, settings.cache_max_age)
-        ) is not None:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
             return not_modified
-    return present(row, request.scope.get("root_path", ""))
+    return present(row, read.root)
