@@ -3,8 +3,9 @@
 Drawn with Pillow on a north-up EPSG:3857 canvas covering the polygon's bounding box plus a margin,
 ``size`` pixels on its long side. Every clipped reflectivity raster (any site, any scan of the day) is
 sampled at the canvas pixel centres (nearest cell, no interpolation) and the per-pixel maximum is coloured
-with the renderer's NWS reflectivity table; cells outside the polygon are already nodata in the clipped
-rasters, so nothing outside the boundary is painted. The outline (every ring of the polygon) is drawn on
+with the renderer's NWS reflectivity table. Canvas pixels whose centre lies outside the polygon are left
+unpainted (the clipped cells are coarser than canvas pixels, so the mask is applied again at the canvas
+resolution). The outline (every ring of the polygon) is drawn on
 top. The PNG carries no text chunks or timestamps (Pillow writes none unless asked), so equal inputs give
 equal bytes.
 """
@@ -77,9 +78,20 @@ def preview_png(rasters: list[ClippedRaster], geometry_3857, size: int = 512) ->
         Long side of the image, pixels.
     """
     from PIL import Image, ImageDraw
+    from rasterio.features import geometry_mask
 
     canvas = canvas_grid(geometry_3857.bounds, size)
     composite = max_composite(rasters, canvas)
+    # Clipped cells are coarser than canvas pixels: mask again at the canvas resolution so that no colour
+    # spills over the outline from a cell whose centre is inside.
+    inside = geometry_mask(
+        [geometry_3857],
+        out_shape=composite.shape,
+        transform=canvas.transform(),
+        all_touched=False,
+        invert=True,
+    )
+    composite[~inside] = np.nan
     rgba = REFLECTIVITY.rgba(composite)
 
     def to_px(ring: np.ndarray) -> list[tuple[float, float]]:

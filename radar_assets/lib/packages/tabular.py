@@ -73,7 +73,7 @@ def timeseries_csv(table: pa.Table) -> bytes:
     """Deterministic CSV bytes of a time-series table (see the module docstring for the format)."""
     keys = _sortable(table)
     if keys and table.num_rows:
-        table = table.take(pc.sort_indices(table, sort_keys=keys, null_placement="at_end"))
+        table = table.take(pc.sort_indices(table, sort_keys=keys))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(table.schema.names)
