@@ -1,0 +1,1 @@
+"""Geometry: the boundaries registry and exact zonal statistics on rendered sweep grids."""

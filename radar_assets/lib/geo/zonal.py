@@ -1,0 +1,641 @@
+"""Exact zonal statistics of polygons on a rendered sweep's EPSG:3857 grid, with weights computed once.
+
+A radar site's grid never moves, so the exact coverage of each grid cell by a boundary is computed once per
+(grid, boundary) and reused for every scan. Per scan the statistics of all boundaries are then one gather of
+the scan's codes at the precomputed cell indices and one weighted histogram (``np.bincount``); the codes are
+decoded to values through a lookup table on the histogram's columns, never per cell.
+
+Coverage weights
+----------------
+The weight of a cell is the exact fraction of its area covered by the polygon, as exactextract computes it
+(Baston 2022, "exactextract", https://github.com/isciences/exactextract). Here it is computed with the
+trapezoid (shoelace) decomposition: every ring edge is split at the grid lines it crosses; a piece inside
+cell ``(row, col)`` running ``du`` columns at mean row coordinate ``v`` contributes ``du * (row + 1 - v)`` to
+that cell and ``du`` to every cell south of it in the same column (a running sum down each column). With
+exterior rings counter-clockwise and holes clockwise the signed sums are the covered areas, holes and
+multipolygons included. Pieces north of the window are clamped onto its top edge (they cover every cell
+below), pieces south of it or beside it contribute nothing, so a polygon larger than the grid costs only
+its edges. Coordinates are in pixel units, so a weight is an area fraction in ``[0, 1]``.
+
+Geometries arrive in EPSG:4326 and are projected to the grid's spherical Mercator with the renderer's own
+formulas (:func:`radar_assets.lib.render.grid.lonlat_to_mercator`); edges stay straight in EPSG:3857, as
+they do for any tool that reprojects the polygon's vertices before computing coverage.
+
+Invariants
+----------
+- ``0 < weight <= 1`` for every stored cell; a cell the polygon does not reach is absent.
+- Weights depend only on the grid parameters and the geometry; the cache key hashes both (plus
+  :data:`WEIGHTS_VERSION`), so changing either invalidates the cached weights.
+- Statistics never see nodata: code 0 of integer COGs and NaN of float COGs are excluded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from radar_assets.lib.render.grid import Grid, lonlat_to_mercator
+
+#: Bump when the weight computation changes, to invalidate every cached weight file.
+WEIGHTS_VERSION = 1
+#: Weights below this (area fraction) are floating-point noise of cells the polygon only touches.
+MIN_WEIGHT = 1e-12
+#: Reflectivity threshold of ``frac_ge_20dbz``.
+DBZ_THRESHOLD = 20.0
+#: Statistic columns produced per boundary (see :func:`stats_from_histogram`).
+STAT_NAMES = (
+    "count",
+    "cells",
+    "coverage_fraction",
+    "mean",
+    "min",
+    "max",
+    "p50",
+    "p90",
+    "frac_ge_20dbz",
+)
+
+
+class ZonalError(ValueError):
+    """A geometry that has no area on the grid, or too many cells; the message says which."""
+
+
+class CellLimitError(ZonalError):
+    """The geometry covers more grid cells than the caller allows."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Geometry helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def to_mercator(geom_4326: shapely.Geometry) -> shapely.Geometry:
+    """Project an EPSG:4326 geometry to the renderer's EPSG:3857 (vertices projected, edges straight)."""
+
+    def project(coords: np.ndarray) -> np.ndarray:
+        x, y = lonlat_to_mercator(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom_4326, project)
+
+
+def grid_fingerprint(grid: Grid) -> str:
+    """Stable text of every grid parameter the weights depend on (exact float bits)."""
+    parts = (grid.west, grid.north, grid.pixel)
+    return "|".join(float(v).hex() for v in parts) + f"|{int(grid.width)}x{int(grid.height)}"
+
+
+def window_cells(grid: Grid, geom_3857: shapely.Geometry) -> int:
+    """Number of grid cells in the part of the geometry's bounding box that lies on the grid."""
+    c0, r0, c1, r1 = _window(grid, geom_3857)
+    return max(0, c1 - c0) * max(0, r1 - r0)
+
+
+def _window(grid: Grid, geom: shapely.Geometry) -> tuple[int, int, int, int]:
+    minx, miny, maxx, maxy = geom.bounds
+    c0 = max(0, int(np.floor((minx - grid.west) / grid.pixel)))
+    c1 = min(grid.width, int(np.ceil((maxx - grid.west) / grid.pixel)))
+    r0 = max(0, int(np.floor((grid.north - maxy) / grid.pixel)))
+    r1 = min(grid.height, int(np.ceil((grid.north - miny) / grid.pixel)))
+    return c0, r0, c1, r1
+
+
+# --------------------------------------------------------------------------------------------------
+# Exact coverage
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CellWeights:
+    """Exact coverage of one geometry on one grid (sparse).
+
+    Attributes
+    ----------
+    indices : numpy.ndarray
+        ``int64`` flat (row-major) indices of the covered cells, ascending.
+    weights : numpy.ndarray
+        ``float64`` covered fraction of each of those cells, in ``(0, 1]``.
+    area_cells : float
+        Area of the whole geometry in cell units (also the part off the grid); the denominator of
+        coverage fractions. 0 for points.
+    """
+
+    indices: np.ndarray
+    weights: np.ndarray
+    area_cells: float
+
+    @property
+    def size(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def total(self) -> float:
+        """Sum of the weights: the geometry's area on the grid, in cells."""
+        return float(self.weights.sum())
+
+
+EMPTY_WEIGHTS = CellWeights(np.zeros(0, np.int64), np.zeros(0, np.float64), 0.0)
+
+
+def coverage_weights(grid: Grid, geom_3857: shapely.Geometry, max_cells: int | None = None) -> CellWeights:
+    """Exact covered fraction of every grid cell by a geometry in EPSG:3857 (uncached).
+
+    Parameters
+    ----------
+    grid : Grid
+        The raster grid.
+    geom_3857 : shapely.Geometry
+        Polygon or MultiPolygon (area weights), or Point/MultiPoint (weight 1 on the cell holding each
+        point). Other parts of a collection are ignored.
+    max_cells : int, optional
+        Refuse (:class:`CellLimitError`) when the geometry's window on the grid holds more cells.
+
+    Returns
+    -------
+    CellWeights
+        Empty when the geometry misses the grid.
+    """
+    if geom_3857 is None or geom_3857.is_empty:
+        return EMPTY_WEIGHTS
+    polygons, points = _split_parts(geom_3857)
+    if max_cells is not None:
+        cells = window_cells(grid, shapely.union_all(polygons)) if polygons else 0
+        if cells > max_cells:
+            raise CellLimitError(f"the geometry spans {cells} grid cells, more than the limit of {max_cells}")
+    parts = []
+    area = 0.0
+    if polygons:
+        multi = shapely.MultiPolygon(polygons) if len(polygons) > 1 else polygons[0]
+        area = float(shapely.area(multi)) / grid.pixel**2
+        parts.append(_polygon_weights(grid, multi))
+    if points:
+        parts.append(_point_weights(grid, points))
+    if len(parts) == 1:
+        idx, w = parts[0]
+    else:
+        idx = np.concatenate([p[0] for p in parts])
+        w = np.concatenate([p[1] for p in parts])
+        idx, inverse = np.unique(idx, return_inverse=True)
+        w = np.minimum(np.bincount(inverse, weights=w), 1.0)
+    return CellWeights(idx.astype(np.int64), w.astype(np.float64), area)
+
+
+def _split_parts(geom: shapely.Geometry) -> tuple[list, list]:
+    polygons, points = [], []
+    for part in shapely.get_parts(geom):
+        kind = part.geom_type
+        if kind == "Polygon" and not part.is_empty:
+            polygons.append(part)
+        elif kind == "MultiPolygon":
+            polygons.extend(p for p in part.geoms if not p.is_empty)
+        elif kind == "Point" and not part.is_empty:
+            points.append(part)
+        elif kind in ("MultiPoint", "GeometryCollection"):
+            sub_polys, sub_points = (
+                _split_parts(part) if kind == "GeometryCollection" else ([], list(part.geoms))
+            )
+            polygons.extend(sub_polys)
+            points.extend(p for p in sub_points if not p.is_empty)
+    return polygons, points
+
+
+def _point_weights(grid: Grid, points: list) -> tuple[np.ndarray, np.ndarray]:
+    xy = shapely.get_coordinates(points)
+    col = np.floor((xy[:, 0] - grid.west) / grid.pixel)
+    row = np.floor((grid.north - xy[:, 1]) / grid.pixel)
+    ok = (col >= 0) & (col < grid.width) & (row >= 0) & (row < grid.height)
+    idx = np.unique(row[ok].astype(np.int64) * grid.width + col[ok].astype(np.int64))
+    return idx, np.ones(idx.size, np.float64)
+
+
+def _polygon_weights(grid: Grid, geom: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    c0, r0, c1, r1 = _window(grid, geom)
+    if c1 <= c0 or r1 <= r0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    # Exterior rings counter-clockwise, holes clockwise: signed trapezoid sums are covered areas.
+    oriented = shapely.orient_polygons(geom)
+    rings = shapely.get_rings(shapely.get_parts(oriented))
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    u = (xy[:, 0] - grid.west) / grid.pixel
+    v = (grid.north - xy[:, 1]) / grid.pixel
+    same = ring_of[1:] == ring_of[:-1]
+    ua, va, ub, vb = u[:-1][same], v[:-1][same], u[1:][same], v[1:][same]
+    du, dv = ub - ua, vb - va
+
+    # Split points of every segment: its two ends and its crossings of the window's grid lines.
+    ts, us, vs, segs = [], [], [], []
+    n = ua.size
+    seg_ids = np.arange(n)
+    for t, uu, vv in ((np.zeros(n), ua, va), (np.ones(n), ub, vb)):
+        ts.append(t), us.append(uu), vs.append(vv), segs.append(seg_ids)
+    for along, a, d, other_a, other_d, lo_lim, hi_lim in (
+        ("u", ua, du, va, dv, c0, c1),
+        ("v", va, dv, ua, du, r0, r1),
+    ):
+        moving = d != 0
+        lo = np.maximum(np.ceil(np.minimum(a, a + d)), lo_lim)
+        hi = np.minimum(np.floor(np.maximum(a, a + d)), hi_lim)
+        count = np.where(moving, np.maximum(hi - lo + 1, 0), 0).astype(np.int64)
+        total = int(count.sum())
+        if total == 0:
+            continue
+        seg = np.repeat(seg_ids, count)
+        first = np.repeat(np.cumsum(count) - count, count)
+        k = np.repeat(lo, count) + (np.arange(total) - first)
+        t = (k - a[seg]) / d[seg]
+        other = other_a[seg] + t * other_d[seg]
+        ts.append(t), segs.append(seg)
+        if along == "u":
+            us.append(k), vs.append(other)
+        else:
+            us.append(other), vs.append(k)
+    t = np.concatenate(ts)
+    seg = np.concatenate(segs)
+    pu = np.concatenate(us)
+    pv = np.concatenate(vs)
+    order = np.lexsort((t, seg))
+    seg, pu, pv = seg[order], pu[order], pv[order]
+    keep = seg[1:] == seg[:-1]
+    # Pieces beside the window contribute nothing (du = 0 after clamping); pieces north of it lie on
+    # its top edge and cover every cell below; pieces south of it are dropped with their row.
+    u0 = np.clip(pu[:-1][keep], c0, c1)
+    u1 = np.clip(pu[1:][keep], c0, c1)
+    v0 = np.clip(pv[:-1][keep], r0, r1)
+    v1 = np.clip(pv[1:][keep], r0, r1)
+    dpu = u1 - u0
+    moving = dpu != 0
+    u0, u1, v0, v1, dpu = u0[moving], u1[moving], v0[moving], v1[moving], dpu[moving]
+    vmid = (v0 + v1) / 2.0
+    col = np.floor((u0 + u1) / 2.0).astype(np.int64)
+    row = np.floor(vmid).astype(np.int64)
+    inside = (row < r1) & (col >= c0) & (col < c1)
+    col, row, vmid, dpu = col[inside], row[inside], vmid[inside], dpu[inside]
+
+    h, w = r1 - r0, c1 - c0
+    # Running sum down each column of the full-height contributions, plus each piece's own cell.
+    below = np.bincount((row - r0 + 1) * w + (col - c0), weights=dpu, minlength=(h + 1) * w)
+    cover = np.cumsum(below.reshape(h + 1, w)[:h], axis=0)
+    own = np.bincount((row - r0) * w + (col - c0), weights=dpu * (row + 1 - vmid), minlength=h * w)
+    cover = -(cover.ravel() + own)  # counter-clockwise in (x, y-up) is clockwise in (col, row-down)
+    hit = np.flatnonzero(cover > MIN_WEIGHT)
+    weights = np.minimum(cover[hit], 1.0)
+    rows, cols = np.divmod(hit, w)
+    return (rows + r0) * grid.width + (cols + c0), weights
+
+
+# --------------------------------------------------------------------------------------------------
+# Cache: memory LRU + optional disk
+# --------------------------------------------------------------------------------------------------
+
+
+def weights_key(grid: Grid, geometry_wkb: bytes) -> str:
+    """Cache key of a (grid, geometry): changes whenever the grid or the geometry's WKB changes."""
+    h = hashlib.sha256()
+    h.update(f"v{WEIGHTS_VERSION}|{grid_fingerprint(grid)}|".encode())
+    h.update(geometry_wkb)
+    return h.hexdigest()[:40]
+
+
+class WeightCache:
+    """Coverage weights per (grid, EPSG:4326 geometry), computed once.
+
+    A memory LRU of ``max_entries`` and, when ``directory`` is given, one ``.npz`` per key on disk
+    (written atomically; an unreadable file is recomputed and rewritten), so fresh processes reuse them.
+    Thread-safe.
+    """
+
+    def __init__(self, directory: str | Path | None = None, max_entries: int = 512):
+        self.directory = Path(directory) if directory is not None else None
+        self.max_entries = int(max_entries)
+        self._memory: OrderedDict[str, CellWeights] = OrderedDict()
+        self._lock = threading.Lock()
+        self.computed = 0
+        self.loaded = 0
+
+    def get(self, grid: Grid, geometry_wkb: bytes) -> CellWeights:
+        """Weights of an EPSG:4326 geometry (WKB) on ``grid``."""
+        key = weights_key(grid, geometry_wkb)
+        with self._lock:
+            hit = self._memory.get(key)
+            if hit is not None:
+                self._memory.move_to_end(key)
+                return hit
+        weights = self._load(key)
+        if weights is None:
+            weights = coverage_weights(grid, to_mercator(shapely.from_wkb(geometry_wkb)))
+            self.computed += 1
+            self._store(key, weights)
+        else:
+            self.loaded += 1
+        with self._lock:
+            self._memory[key] = weights
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.max_entries:
+                self._memory.popitem(last=False)
+        return weights
+
+    def _path(self, key: str) -> Path | None:
+        return None if self.directory is None else self.directory / f"weights-{key}.npz"
+
+    def _load(self, key: str) -> CellWeights | None:
+        path = self._path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                idx, w, area = z["indices"], z["weights"], float(z["area_cells"])
+        except (OSError, ValueError, KeyError, EOFError):
+            return None
+        if idx.dtype != np.int64 or w.dtype != np.float64 or idx.shape != w.shape:
+            return None
+        return CellWeights(idx, w, area)
+
+    def _store(self, key: str, weights: CellWeights) -> None:
+        path = self._path(key)
+        if path is None:
+            return
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            buf = io.BytesIO()
+            np.savez(buf, indices=weights.indices, weights=weights.weights, area_cells=weights.area_cells)
+            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+            os.replace(tmp, path)
+            tmp = None
+        except OSError:
+            pass  # the cache is an optimisation: a read-only or full disk only costs recomputation
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-scan statistics
+# --------------------------------------------------------------------------------------------------
+
+
+class ZonalIndex:
+    """The weights of several boundaries on one grid, stacked for one-pass statistics per scan.
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid all weights belong to.
+    weights : list of CellWeights
+        One per boundary, in output order.
+    """
+
+    def __init__(self, grid: Grid, weights: list[CellWeights]):
+        self.grid = grid
+        self.n = len(weights)
+        sizes = np.array([w.size for w in weights], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.segment = np.repeat(np.arange(self.n, dtype=np.int64), sizes)
+        self.indices = (
+            np.concatenate([w.indices for w in weights]) if self.n else np.zeros(0, np.int64)
+        ).astype(np.intp)
+        self.weights = np.concatenate([w.weights for w in weights]) if self.n else np.zeros(0)
+        self.area_cells = np.array([w.area_cells for w in weights], dtype=np.float64)
+        self.covered = np.bincount(self.segment, weights=self.weights, minlength=self.n)
+        self._bases: dict[int, np.ndarray] = {}
+        # Whole cells (the interior, most of a county) are counted without weights, which is cheaper.
+        whole = self.weights == 1.0
+        self._whole_idx = self.indices[whole]
+        self._part_idx = self.indices[~whole]
+        self._part_w = self.weights[~whole]
+        self._whole_seg = self.segment[whole]
+        self._part_seg = self.segment[~whole]
+
+    def _base(self, ncodes: int) -> tuple[np.ndarray, np.ndarray]:
+        if ncodes not in self._bases:
+            # intp keys: np.bincount would otherwise cast a narrower key array (one more pass).
+            self._bases[ncodes] = (
+                (self._whole_seg * ncodes).astype(np.intp),
+                (self._part_seg * ncodes).astype(np.intp),
+            )
+        return self._bases[ncodes]
+
+    def histograms(self, codes: np.ndarray, ncodes: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(boundaries, ncodes)`` covered area (cells) and number of touched cells of each code."""
+        flat = codes.reshape(-1)
+        whole_base, part_base = self._base(ncodes)
+        size = self.n * ncodes
+        whole = np.bincount(np.add(whole_base, np.take(flat, self._whole_idx)), minlength=size)
+        key = np.add(part_base, np.take(flat, self._part_idx))
+        area = np.bincount(key, weights=self._part_w, minlength=size)
+        area += whole
+        cells = np.bincount(key, minlength=size)
+        cells += whole
+        return area.reshape(self.n, ncodes), cells.reshape(self.n, ncodes)
+
+    def stats_codes(
+        self, codes: np.ndarray, lut: np.ndarray, threshold: float = DBZ_THRESHOLD
+    ) -> dict[str, np.ndarray]:
+        """Statistics of every boundary from an integer code raster and its code -> value table.
+
+        Parameters
+        ----------
+        codes : numpy.ndarray
+            ``(height, width)`` ``uint8``/``uint16`` codes on :attr:`grid`.
+        lut : numpy.ndarray
+            Value of every code, NaN for nodata codes (``lut.size`` >= the largest code + 1).
+        """
+        if codes.shape != (self.grid.height, self.grid.width):
+            raise ValueError(
+                f"raster shape {codes.shape} is not the grid's {(self.grid.height, self.grid.width)}"
+            )
+        ncodes = int(lut.size)
+        if self.n * ncodes > 50_000_000:  # a dense histogram would be too large: decode per cell
+            return self.stats_values(lut[codes], threshold)
+        area, cells = self.histograms(codes, ncodes)
+        return stats_from_histogram(area, cells, lut, self.area_cells, threshold)
+
+    def stats_values(self, values: np.ndarray, threshold: float = DBZ_THRESHOLD) -> dict[str, np.ndarray]:
+        """Statistics of every boundary from a float raster (NaN is nodata)."""
+        if values.shape != (self.grid.height, self.grid.width):
+            raise ValueError(
+                f"raster shape {values.shape} is not the grid's {(self.grid.height, self.grid.width)}"
+            )
+        v = np.take(values.reshape(-1), self.indices).astype(np.float64)
+        ok = np.isfinite(v)
+        return stats_from_samples(
+            v[ok], self.weights[ok], self.segment[ok], self.n, self.area_cells, threshold
+        )
+
+
+def _empty_stats(n: int) -> dict[str, np.ndarray]:
+    out = {name: np.full(n, np.nan) for name in STAT_NAMES}
+    out["count"] = np.zeros(n)
+    out["cells"] = np.zeros(n, np.int64)
+    return out
+
+
+def stats_from_histogram(
+    hist: np.ndarray,
+    hist_cells: np.ndarray,
+    lut: np.ndarray,
+    area_cells: np.ndarray,
+    threshold: float = DBZ_THRESHOLD,
+) -> dict[str, np.ndarray]:
+    """Statistics from per-code covered areas (the integer-code fast path).
+
+    Definitions (``w`` = covered fraction of a valid cell, ``v`` its value):
+
+    - ``count`` = sum of ``w`` (exactextract's ``count``); ``cells`` = number of valid cells with ``w > 0``;
+    - ``coverage_fraction`` = ``count`` / the geometry's area in cells (the share of the boundary with data);
+    - ``mean`` = sum(w v) / sum(w); ``min``/``max`` over valid cells with ``w > 0`` (coverage not weighted);
+    - ``p50``/``p90``: weighted lower quantile, the smallest value ``x`` with sum of ``w`` over ``v <= x``
+      at least ``q`` times ``count`` (no interpolation; a relative tolerance of 1e-9 absorbs rounding);
+    - ``frac_ge_20dbz`` = sum of ``w`` over ``v >= threshold`` / the geometry's area in cells.
+
+    Statistics of a boundary without valid cells are NaN (``count`` 0).
+    """
+    n = hist.shape[0]
+    out = _empty_stats(n)
+    order, values = _lut_order(lut.tobytes(), lut.dtype.str)
+    h = np.take(hist, order, axis=1)
+    c = np.take(hist_cells, order, axis=1)
+    count = h.sum(axis=1)
+    cells = c.sum(axis=1)
+    has = cells > 0
+    rows = np.flatnonzero(has)
+    out["count"] = count
+    out["cells"] = cells.astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["coverage_fraction"] = np.where(area_cells > 0, count / area_cells, np.nan)
+        first_ge = int(np.searchsorted(values, threshold, side="left"))
+        out["frac_ge_20dbz"] = np.where(area_cells > 0, h[:, first_ge:].sum(axis=1) / area_cells, np.nan)
+    if rows.size == 0:
+        return out
+    h, c, count = h[rows], c[rows], count[rows]
+    out["mean"][rows] = (h @ values) / count
+    present = c > 0
+    out["min"][rows] = values[np.argmax(present, axis=1)]
+    out["max"][rows] = values[present.shape[1] - 1 - np.argmax(present[:, ::-1], axis=1)]
+    cum = np.cumsum(h, axis=1)
+    for name, q in (("p50", 0.5), ("p90", 0.9)):
+        # Index of the first value whose cumulative covered area reaches q * count.
+        below = (cum < (q * count * (1.0 - 1e-9))[:, None]).sum(axis=1)
+        out[name][rows] = values[np.minimum(below, values.size - 1)]
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _lut_order(lut_bytes: bytes, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Valid codes in ascending value order, and their values (cached: a site's table never changes)."""
+    lut = np.frombuffer(lut_bytes, dtype=np.dtype(dtype))
+    valid = np.flatnonzero(np.isfinite(lut))
+    order = valid[np.argsort(lut[valid], kind="stable")]
+    return order, lut[order].astype(np.float64)
+
+
+def stats_from_samples(
+    v: np.ndarray,
+    w: np.ndarray,
+    seg: np.ndarray,
+    n: int,
+    area_cells: np.ndarray,
+    threshold: float = DBZ_THRESHOLD,
+) -> dict[str, np.ndarray]:
+    """Statistics from valid samples (value, covered fraction, boundary), same definitions as
+    :func:`stats_from_histogram`; used for float rasters."""
+    out = _empty_stats(n)
+    cells = np.bincount(seg, minlength=n)
+    count = np.bincount(seg, weights=w, minlength=n)
+    has = cells > 0
+    out["count"] = count
+    out["cells"] = cells.astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["coverage_fraction"] = np.where(area_cells > 0, count / area_cells, np.nan)
+        out["mean"] = np.where(has, np.bincount(seg, weights=w * v, minlength=n) / count, np.nan)
+        ge = v >= threshold
+        out["frac_ge_20dbz"] = np.where(
+            area_cells > 0, np.bincount(seg[ge], weights=w[ge], minlength=n) / area_cells, np.nan
+        )
+    if v.size == 0:
+        return out
+    order = np.lexsort((v, seg))
+    vs, ws, ss = v[order], w[order], seg[order]
+    starts = np.concatenate([[0], np.cumsum(cells)[:-1]])
+    ends = starts + cells - 1
+    idx = np.flatnonzero(has)
+    out["min"][idx] = vs[starts[idx]]
+    out["max"][idx] = vs[ends[idx]]
+    cum = np.cumsum(ws)
+    before = np.concatenate([[0.0], cum])[starts]  # cumulative weight before each segment
+    for name, q in (("p50", 0.5), ("p90", 0.9)):
+        target = before + q * count * (1.0 - 1e-9)
+        pos = np.searchsorted(cum, target[idx], side="left")
+        pos = np.minimum(np.maximum(pos, starts[idx]), ends[idx])
+        out[name][idx] = vs[pos]
+    del ss
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading the renderer's COGs
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SweepRaster:
+    """A rendered sweep's COG in memory: its grid, its band and how to decode it.
+
+    ``lut`` is the code -> value table of integer COGs (NaN for nodata code 0), None for float32 COGs
+    whose ``data`` are the values (NaN nodata).
+    """
+
+    grid: Grid
+    data: np.ndarray
+    lut: np.ndarray | None
+
+    def stats(self, index: ZonalIndex, threshold: float = DBZ_THRESHOLD) -> dict[str, np.ndarray]:
+        if self.lut is not None:
+            return index.stats_codes(self.data, self.lut, threshold)
+        return index.stats_values(self.data, threshold)
+
+    def values(self) -> np.ndarray:
+        """Decoded float64 values (NaN nodata)."""
+        if self.lut is None:
+            return self.data.astype(np.float64)
+        return self.lut[self.data]
+
+
+def read_cog(data: bytes) -> SweepRaster:
+    """Read a COG written by :func:`radar_assets.lib.render.cog.write_cog` (full resolution, band 1).
+
+    Integer COGs keep their codes; the lookup table is ``code * scale + offset`` with the nodata code NaN.
+    """
+    import rasterio
+    from rasterio.io import MemoryFile
+
+    with rasterio.Env(GDAL_NUM_THREADS="1"), MemoryFile(data) as mem, mem.open() as ds:
+        if ds.crs is None or ds.crs.to_epsg() != 3857:
+            raise ValueError(f"COG is not on an EPSG:3857 grid (crs {ds.crs})")
+        t = ds.transform
+        if t.b != 0 or t.d != 0 or t.a != -t.e:
+            raise ValueError("COG grid is not north-up with square pixels")
+        grid = Grid(west=float(t.c), north=float(t.f), pixel=float(t.a), width=ds.width, height=ds.height)
+        band = ds.read(1)
+        if band.dtype in (np.uint8, np.uint16):
+            scale, offset = float(ds.scales[0]), float(ds.offsets[0])
+            lut = np.arange(np.iinfo(band.dtype).max + 1, dtype=np.float64) * scale + offset
+            if ds.nodata is not None:
+                lut[int(ds.nodata)] = np.nan
+            return SweepRaster(grid, band, lut)
+        values = band.astype(np.float32, copy=False)
+        if ds.nodata is not None and np.isfinite(ds.nodata):
+            values = np.where(values == ds.nodata, np.float32(np.nan), values)
+        return SweepRaster(grid, values, None)

@@ -1,0 +1,216 @@
+"""Exact coverage weights and zonal statistics, with exactextract as the oracle on real COGs and counties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from shapely import affinity
+
+from radar_assets.lib.geo.zonal import (
+    CellLimitError,
+    WeightCache,
+    ZonalIndex,
+    coverage_weights,
+    read_cog,
+    stats_from_samples,
+    to_mercator,
+    weights_key,
+)
+from radar_assets.lib.render.cog import write_cog
+from radar_assets.lib.render.grid import Grid
+
+exactextract = pytest.importorskip("exactextract")
+
+
+def _exactextract(values: np.ndarray, grid: Grid, geoms_3857: list, ops: list[str]):
+    """exactextract on the decoded values (nodata -9999) of a grid, one row per geometry."""
+    import geopandas as gpd
+    import pyproj
+    from exactextract.raster import NumPyRasterSource
+
+    filled = np.where(np.isfinite(values), values, -9999.0)
+    source = NumPyRasterSource(
+        filled,
+        grid.west,
+        grid.south,
+        grid.east,
+        grid.north,
+        nodata=-9999.0,
+        srs_wkt=pyproj.CRS.from_epsg(3857).to_wkt(),
+    )
+    frame = gpd.GeoDataFrame(geometry=geoms_3857, crs="EPSG:3857")
+    return exactextract.exact_extract(source, frame, ops, output="pandas")
+
+
+@pytest.fixture(scope="module")
+def test_shapes(illinois_counties) -> dict[str, shapely.Geometry]:
+    """Real county polygons in EPSG:4326, including the three shapes the oracle test must cover."""
+    c = illinois_counties
+    ring = shapely.union_all([c["Cook"], c["Will"], c["Kane"], c["Kendall"]])  # DuPage is the hole
+    multi = shapely.union_all([c["DuPage"], c["Kankakee"]])
+    tiny = affinity.scale(c["DuPage"], 0.002, 0.002, origin="centroid")  # about 70 m across
+    shapes = {
+        "ring_around_dupage": ring,
+        "dupage_and_kankakee": multi,
+        "tiny_dupage": tiny,
+        "Cook": c["Cook"],
+        "LaSalle": c["LaSalle"],
+        "Lake": c["Lake"],
+    }
+    assert ring.geom_type == "Polygon" and len(ring.interiors) >= 1
+    assert multi.geom_type == "MultiPolygon"
+    return shapes
+
+
+def test_exactextract_agrees_on_real_cog_and_counties(klot_ref_cog, test_shapes):
+    raster = read_cog(klot_ref_cog)
+    assert raster.lut is not None and raster.data.dtype == np.uint8
+    grid = raster.grid
+    names = list(test_shapes)
+    geoms = [to_mercator(test_shapes[n]) for n in names]
+    tiny = geoms[names.index("tiny_dupage")]
+    assert tiny.area < grid.pixel**2 / 10  # far smaller than one cell
+    weights = [coverage_weights(grid, g) for g in geoms]
+    stats = raster.stats(ZonalIndex(grid, weights))
+    oracle = _exactextract(raster.values(), grid, geoms, ["count", "mean", "min", "max"])
+    # exactextract lists only cells with data: ask for the coverage on a raster without nodata.
+    everywhere = _exactextract(np.ones(raster.data.shape), grid, geoms, ["cell_id", "coverage"])
+    for i, name in enumerate(names):
+        # Cell by cell: exactly the cells exactextract covers, with its fractions (it stores float32).
+        cells = np.asarray(everywhere["cell_id"][i], dtype=np.int64)
+        cover = np.asarray(everywhere["coverage"][i], dtype=np.float64)
+        ours = dict(zip(weights[i].indices.tolist(), weights[i].weights.tolist(), strict=True))
+        theirs = dict(zip(cells.tolist(), cover.tolist(), strict=True))
+        # Cells either side reports alone carry slivers below 1e-6 of a cell (exactextract misses one
+        # such corner of Cook in the union whose part Cook is, though it reports it for Cook itself).
+        only = set(ours) ^ set(theirs)
+        assert all(ours.get(k, 0.0) < 1e-6 and theirs.get(k, 0.0) < 1e-6 for k in only), name
+        assert len(only) <= 2, name
+        common = sorted(set(ours) & set(theirs))
+        np.testing.assert_allclose(
+            [ours[k] for k in common], [theirs[k] for k in common], atol=1e-6, err_msg=name
+        )
+        assert stats["count"][i] == pytest.approx(oracle["count"][i], rel=1e-6, abs=1e-6), name
+        if oracle["count"][i] > 0:
+            for stat in ("mean", "min", "max"):
+                assert abs(stats[stat][i] - oracle[stat][i]) <= 1e-6, (name, stat)
+        else:
+            assert np.isnan(stats["mean"][i]) and stats["cells"][i] == 0
+    # The shapes carry echo, so the comparison is not vacuous.
+    assert sum(stats["cells"] > 0) >= 4
+
+
+def test_float_and_code_paths_agree(klot_ref_cog, test_shapes):
+    raster = read_cog(klot_ref_cog)
+    index = ZonalIndex(
+        raster.grid, [coverage_weights(raster.grid, to_mercator(g)) for g in test_shapes.values()]
+    )
+    by_codes = index.stats_codes(raster.data, raster.lut)
+    by_values = index.stats_values(raster.values().astype(np.float32))
+    for name in by_codes:
+        np.testing.assert_allclose(by_codes[name], by_values[name], rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+def test_weights_of_aligned_shapes_are_exact_fractions():
+    grid = Grid(west=0.0, north=4.0, pixel=1.0, width=4, height=4)
+    # A square from (0.5, 0.5) to (2.5, 2.5) with a (1, 1)-(2, 2) hole: quarter corners, half edges.
+    shape = shapely.Polygon(
+        [(0.5, 0.5), (2.5, 0.5), (2.5, 2.5), (0.5, 2.5)], [[(1, 1), (2, 1), (2, 2), (1, 2)]]
+    )
+    w = coverage_weights(grid, shape)
+    dense = np.zeros(16)
+    dense[w.indices] = w.weights
+    expected = np.array(
+        [
+            [0, 0, 0, 0],
+            [0.25, 0.5, 0.25, 0],
+            [0.5, 0.0, 0.5, 0],
+            [0.25, 0.5, 0.25, 0],
+        ]
+    ).ravel()
+    np.testing.assert_allclose(dense, expected, atol=1e-12)
+    assert 9 not in w.indices.tolist()  # the hole's cell is absent, not zero
+    assert w.total == pytest.approx(3.0) and w.area_cells == pytest.approx(3.0)
+
+
+def test_polygon_beyond_the_grid_counts_only_its_part_on_the_grid():
+    grid = Grid(west=0.0, north=10.0, pixel=1.0, width=10, height=10)
+    huge = shapely.box(-1000.0, -1000.0, 5.5, 1000.0)
+    w = coverage_weights(grid, huge)
+    assert w.total == pytest.approx(55.0)
+    assert w.area_cells == pytest.approx(1005.5 * 2000.0)
+    assert coverage_weights(grid, shapely.box(20, 20, 30, 30)).size == 0
+    with pytest.raises(CellLimitError, match="limit of 10"):
+        coverage_weights(grid, huge, max_cells=10)
+
+
+def test_points_weigh_their_cell():
+    grid = Grid(west=0.0, north=10.0, pixel=1.0, width=10, height=10)
+    w = coverage_weights(grid, shapely.MultiPoint([(2.5, 7.5), (2.6, 7.4), (50, 50)]))
+    assert w.indices.tolist() == [2 * 10 + 2] and w.weights.tolist() == [1.0]
+
+
+def test_weighted_quantiles_and_threshold_follow_their_definitions():
+    # One boundary, values 10, 20, 30, 40 with covered fractions 0.5, 1, 1, 0.5 (count 3), area 4 cells.
+    v = np.array([40.0, 10.0, 30.0, 20.0])
+    w = np.array([0.5, 0.5, 1.0, 1.0])
+    out = stats_from_samples(v, w, np.zeros(4, np.int64), 1, np.array([4.0]))
+    assert out["count"][0] == 3.0 and out["cells"][0] == 4
+    assert out["mean"][0] == pytest.approx((40 * 0.5 + 10 * 0.5 + 30 + 20) / 3)
+    # Cumulative weights in value order: 0.5 (10), 1.5 (20), 2.5 (30), 3 (40).
+    assert out["p50"][0] == 20.0  # first to reach 1.5
+    assert out["p90"][0] == 40.0  # 2.7 is reached only at 40
+    assert out["frac_ge_20dbz"][0] == pytest.approx(2.5 / 4)
+    assert out["coverage_fraction"][0] == pytest.approx(3 / 4)
+    assert (out["min"][0], out["max"][0]) == (10.0, 40.0)
+
+
+def test_histogram_path_matches_sample_path_on_codes():
+    grid = Grid(west=0.0, north=6.0, pixel=1.0, width=6, height=6)
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 6, size=(6, 6)).astype(np.uint8)
+    lut = np.array([np.nan, -5.0, 12.5, 20.0, 31.0, 7.0])  # code 0 is nodata; values not monotonic
+    shapes = [shapely.Polygon([(0.2, 0.3), (5.1, 0.9), (4.4, 5.8)]), shapely.box(1.5, 1.5, 4.5, 4.5)]
+    index = ZonalIndex(grid, [coverage_weights(grid, s) for s in shapes])
+    a = index.stats_codes(codes, lut)
+    b = index.stats_values(lut[codes])
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-12, err_msg=name)
+
+
+def test_weight_cache_reuses_and_invalidates(tmp_path, illinois_counties):
+    grid = Grid(west=-9_900_000.0, north=5_200_000.0, pixel=1000.0, width=300, height=300)
+    wkb = shapely.to_wkb(illinois_counties["DuPage"])
+    cache = WeightCache(tmp_path)
+    first = cache.get(grid, wkb)
+    assert first.size > 0 and cache.computed == 1
+    assert cache.get(grid, wkb) is first  # memory
+    fresh = WeightCache(tmp_path)  # a new process: from disk
+    again = fresh.get(grid, wkb)
+    assert fresh.computed == 0 and fresh.loaded == 1
+    np.testing.assert_array_equal(again.indices, first.indices)
+    np.testing.assert_array_equal(again.weights, first.weights)
+    # A different grid or geometry is a different key; a corrupt file is recomputed.
+    moved = Grid(grid.west + 1.0, grid.north, grid.pixel, grid.width, grid.height)
+    assert weights_key(moved, wkb) != weights_key(grid, wkb)
+    other = shapely.to_wkb(illinois_counties["Cook"])
+    assert weights_key(grid, other) != weights_key(grid, wkb)
+    for path in tmp_path.glob("weights-*.npz"):
+        path.write_bytes(b"not a numpy file")
+    broken = WeightCache(tmp_path)
+    np.testing.assert_array_equal(broken.get(grid, wkb).weights, first.weights)
+    assert broken.computed == 1
+
+
+def test_float_cog_reads_values_with_nan_nodata():
+    grid = Grid(west=0.0, north=512.0, pixel=1.0, width=512, height=512)
+    values = np.full((512, 512), np.nan, dtype=np.float32)
+    values[100:200, 100:200] = 2.5
+    raster = read_cog(write_cog(values, grid))
+    assert raster.lut is None and raster.grid == grid
+    index = ZonalIndex(grid, [coverage_weights(grid, shapely.box(150, 312, 250, 412))])
+    stats = raster.stats(index)
+    # Rows 100..200 from the top are y 412..312; the box covers x 150..200 of the valued block.
+    assert stats["count"][0] == pytest.approx(50 * 100)
+    assert stats["mean"][0] == 2.5 and stats["coverage_fraction"][0] == pytest.approx(0.5)
