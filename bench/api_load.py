@@ -245,7 +245,7 @@ def main() -> None:
         cmd = [
             sys.executable,
             "-c",
-            "from radar_assets.commands.api import api; api()",
+            "from radar_assets.cli.api import api; api()",
             "--root",
             str(workdir),
             "--port",

@@ -12,7 +12,7 @@ Prints one JSON line:
 * ``speedup`` = baseline / ours, ``floor_ratio`` = ours / floor;
 * ``peak_rss_mb``: peak resident memory of the "ours" subprocess.
 
-The polar lookups are cached on disk (``$RADAR_ASSETS_CACHE_DIR``, see
+The polar lookups are cached on disk (``RADAR_ASSETS_RENDER_CACHE_DIR``, see
 :func:`radar_assets.lib.render.grid.lookup_cache_dir`), so a repeated run measures a process whose
 lookups are on disk, as for every Dagster run after a site's first; ``--cold-lookups`` gives the
 subprocess an empty cache directory (the very first run for a site).
@@ -43,7 +43,10 @@ def run_ours(path: Path, size: int) -> dict:
     # Imports are outside the timed region (the baseline's imports are too).
     from radar_assets.lib.readers.nexrad_level2 import read_level2
     from radar_assets.lib.render import render_volume
+    from radar_assets.lib.render.grid import set_lookup_cache_dir
+    from radar_assets.settings import load_settings
 
+    set_lookup_cache_dir(load_settings().render.lookup_cache())
     start = time.perf_counter()
     volume = read_level2(path.read_bytes(), moments=["REF"], site_hint=path.name[:4])
     results = render_volume(volume, moments=["REF"], size=size)
@@ -117,7 +120,7 @@ def main() -> None:
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="radar-assets-lookups-") as empty:
         if args.cold_lookups:
-            env["RADAR_ASSETS_CACHE_DIR"] = empty
+            env["RADAR_ASSETS_RENDER_CACHE_DIR"] = empty
         proc = subprocess.run(
             [sys.executable, __file__, str(args.volume), "--size", str(args.size), "--ours-only"],
             check=True,

@@ -1,6 +1,5 @@
 """radar-assets: Dagster-orchestrated weather-radar data assets."""
 
-import os
+from radar_assets.settings import quiet_third_party
 
-# Py-ART prints a citation banner on import; it would interleave with CLI output and logs.
-os.environ.setdefault("PYART_QUIET", "1")
+quiet_third_party()

@@ -1,55 +1,335 @@
-"""Where the embedded default keeps its state, and which settings the environment may override.
+"""Every setting of radar-assets, in one place: the only module that reads the environment.
+
+One pydantic-settings :class:`Settings` with the prefix ``RADAR_ASSETS_`` and nested parts (``store``,
+``source``, ``catalog``, ``feed``, ``render``, ``api``). A nested field is set by the part's name and the
+field's name joined by ``_``: ``RADAR_ASSETS_STORE_URL`` is ``settings.store.url``,
+``RADAR_ASSETS_API_CACHE_MAX_AGE`` is ``settings.api.cache_max_age``. Lists are comma-separated.
 
 The embedded default needs no configuration: everything lives under ``.radar-assets/`` in the working
-directory (or ``RADAR_ASSETS_HOME``). Production sets the ``RADAR_ASSETS_*`` variables listed here
-(see ``docker/``); secrets are passed to resources as ``dg.EnvVar`` so they are read at run time only.
+directory (or ``RADAR_ASSETS_HOME``). ``RADAR_ASSETS_ENV=production`` requires the locations that must not
+default to a local folder (:data:`PRODUCTION_REQUIRED`) and says which are missing.
+
+Credentials are the standard ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``; Dagster resources receive them
+as ``dg.EnvVar`` so they are read at run time and never stored in run configuration.
+
+Nothing here runs at import: :class:`Settings` reads the environment when it is constructed
+(``Settings()``), and every entry point (code location, API, command line) constructs one.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-ENV_VARS = {
-    "RADAR_ASSETS_HOME": "root of the embedded default's state (default .radar-assets)",
-    "RADAR_ASSETS_STORE_URL": "platform store: folder or s3://bucket/prefix",
-    "RADAR_ASSETS_SOURCE_URL": "Level 2 source archive: folder or s3://bucket/prefix",
-    "RADAR_ASSETS_LEVEL3_URL": "Level 3 source archive (defaults to the Level 2 one)",
-    "RADAR_ASSETS_SOURCE_ANONYMOUS": "1 for unsigned requests to the public NOAA/Unidata buckets",
-    "RADAR_ASSETS_SOURCE_ENDPOINT": "S3 endpoint of the source archive",
-    "RADAR_ASSETS_S3_ENDPOINT": "S3 endpoint of the platform store (SeaweedFS, MinIO)",
-    "RADAR_ASSETS_CATALOG_DIR": "folder of the published DuckDB snapshot",
-    "RADAR_ASSETS_SPOOL_DIR": "folder of the live-feed spool",
-    "RADAR_ASSETS_SITES": "comma-separated sites added to the site dimension by a sensor",
-    "RADAR_ASSETS_CACHE_DIR": "renderer's polar-lookup cache (default ~/.cache/radar-assets/lookups; 'off' disables)",
-}
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PREFIX = "RADAR_ASSETS_"
+SNAPSHOT_NAME = "catalog.duckdb"
+CommaList = Annotated[list[str], NoDecode]
 
 
-@dataclass(frozen=True)
-class Paths:
-    home: Path
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class StoreSettings(_Part):
+    """The platform store: rendered files, packages and the catalog's Parquet partitions."""
+
+    url: str | None = None
+    """Folder, file://PATH or s3://BUCKET/PREFIX (default: HOME/store)."""
+    endpoint: str | None = None
+    """S3 endpoint of any S3 server (SeaweedFS, MinIO); unset for AWS."""
+    region: str | None = None
+    """S3 region (default us-east-1)."""
+    anonymous: bool = False
+    """Unsigned S3 requests (read-only public buckets)."""
+
+
+class SourceSettings(_Part):
+    """The radar archive in the public NOAA/Unidata layouts."""
+
+    url: str | None = None
+    """Level 2 archive: folder or s3://BUCKET/PREFIX, e.g. s3://unidata-nexrad-level2 (default: HOME/source)."""
+    level3_url: str | None = None
+    """Level 3 archive, e.g. s3://unidata-nexrad-level3 (default: the Level 2 archive)."""
+    endpoint: str | None = None
+    """S3 endpoint of the archive (unset for AWS)."""
+    anonymous: bool = False
+    """Unsigned requests, for the public buckets."""
+
+
+class CatalogSettings(_Part):
+    """Where the published DuckDB snapshot lives (the Parquet partitions live in the store)."""
+
+    dir: Path | None = None
+    """Folder holding catalog.duckdb (default: HOME/catalog)."""
+
+
+class FeedSettings(_Part):
+    """The live SuperDARN feed."""
+
+    spool_dir: Path | None = None
+    """Folder of the listener's durable spool (default: HOME/spool)."""
+    endpoints: CommaList = Field(default_factory=list)
+    """ZeroMQ PUB endpoints the listener subscribes to (tcp://HOST:PORT, comma-separated)."""
+
+    _split = field_validator("endpoints", mode="before")(_split)
+
+
+class RenderSettings(_Part):
+    """The sweep renderer."""
+
+    cache_dir: str | None = None
+    """Polar-lookup cache folder (default ~/.cache/radar-assets/lookups; 'off' disables it)."""
+
+    def lookup_cache(self) -> Path | None:
+        """The cache folder, or None when disabled."""
+        if self.cache_dir is None:
+            return Path.home() / ".cache" / "radar-assets" / "lookups"
+        if self.cache_dir.strip().lower() in ("", "0", "off", "none"):
+            return None
+        return Path(self.cache_dir).expanduser()
+
+
+class ApiSettings(_Part):
+    """HTTP policies of the read-only catalog API."""
+
+    snapshot_check_interval: float = Field(1.0, ge=0, le=60)
+    """Seconds between stats of the snapshot path."""
+    pool_size: int = Field(16, ge=1, le=256)
+    """Idle DuckDB cursors kept per snapshot."""
+    worker_threads: int = Field(8, ge=1, le=256)
+    """Threads running (sync) endpoints; further requests wait on the event loop."""
+    duckdb_threads: int = Field(1, ge=1, le=64)
+    """DuckDB threads per query."""
+    cache_max_age: int = Field(60, ge=0)
+    """max-age of list and metadata responses (seconds)."""
+    file_max_age: int = Field(31_536_000, ge=0)
+    """max-age of sweep files (immutable)."""
+    tile_max_age: int = Field(86_400, ge=0)
+    """max-age of map tiles (seconds)."""
+    tile_cache_bytes: int = Field(256 * 1024 * 1024, ge=0)
+    """Memory for COG bytes read from the store."""
+    events_poll_interval: float = Field(1.0, gt=0, le=60)
+    """Seconds between snapshot checks of /events."""
+    events_keepalive: float = Field(15.0, gt=0, le=300)
+    """Seconds between SSE keep-alive comments."""
+    title: str = "radar-assets catalog API"
+    """Title of the OpenAPI document."""
+
+
+#: Settings production must set, as (environment variable, how to read it from a Settings).
+PRODUCTION_REQUIRED = (
+    ("RADAR_ASSETS_STORE_URL", lambda s: s.store.url),
+    ("RADAR_ASSETS_SOURCE_URL", lambda s: s.source.url),
+    ("RADAR_ASSETS_CATALOG_DIR", lambda s: s.catalog.dir),
+)
+
+
+class Settings(BaseSettings):
+    """Every setting, read from ``RADAR_ASSETS_*`` variables when constructed (or given as arguments)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
+
+    env: Literal["local", "production"] = "local"
+    """local (embedded default) or production (requires the store, source and catalog locations)."""
+    home: Path = Path(".radar-assets")
+    """Root of the embedded default's state: store, source, catalog, spool, Dagster instance."""
+    dagster_home: Path | None = Field(None, validation_alias=AliasChoices("DAGSTER_HOME", "dagster_home"))
+    """Dagster instance folder, Dagster's own DAGSTER_HOME (default: HOME/dagster)."""
+    sites: CommaList = Field(default_factory=list)
+    """Sites added to the site dimension by sites_from_config_sensor (comma-separated, e.g. KLOT,KTLX)."""
+    cors_origins: CommaList = Field(default_factory=list)
+    """Origins allowed to call the API from a browser (comma-separated; empty: CORS off)."""
+    aws_access_key_id: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "aws_access_key_id")
+    )
+    """S3 access key of the store and archive (standard AWS variable; passed to Dagster as dg.EnvVar)."""
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key")
+    )
+    """S3 secret key (standard AWS variable; passed to Dagster as dg.EnvVar)."""
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    feed: FeedSettings = Field(default_factory=FeedSettings)
+    render: RenderSettings = Field(default_factory=RenderSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    _split = field_validator("sites", "cors_origins", mode="before")(_split)
+
+    @model_validator(mode="after")
+    def _production_and_defaults(self) -> Settings:
+        if self.env == "production":
+            missing = [name for name, get in PRODUCTION_REQUIRED if get(self) in (None, "")]
+            if missing:
+                raise ValueError(
+                    "RADAR_ASSETS_ENV=production needs " + ", ".join(missing) + " (see docs/operations.md)"
+                )
+        home = self.home.resolve()
+        self.home = home
+        self.store.url = self.store.url or str(home / "store")
+        self.source.url = self.source.url or str(home / "source")
+        self.catalog.dir = (self.catalog.dir or home / "catalog").resolve()
+        self.feed.spool_dir = (self.feed.spool_dir or home / "spool").resolve()
+        self.dagster_home = (self.dagster_home or home / "dagster").resolve()
+        return self
+
+    # -- derived locations ------------------------------------------------------------------------
     @property
-    def store(self) -> Path:
-        return self.home / "store"
+    def snapshot_path(self) -> Path:
+        """The published catalog snapshot the API and ``catalog sql`` read."""
+        return self.catalog.dir / SNAPSHOT_NAME
 
-    @property
-    def source(self) -> Path:
-        return self.home / "source"
+    @classmethod
+    def for_home(cls, home: str | Path, **overrides: Any) -> Settings:
+        """The embedded layout under ``home`` (what tests and the demo use), ignoring the environment's
+        locations but keeping its other settings."""
+        return cls(home=Path(home), **overrides)
 
-    @property
-    def catalog(self) -> Path:
-        return self.home / "catalog"
+    @staticmethod
+    def from_environment(name: str) -> bool:
+        """Whether the variable is set, so a Dagster resource can take it as ``dg.EnvVar(name)``."""
+        return name in os.environ
 
-    @property
-    def spool(self) -> Path:
-        return self.home / "spool"
+    def process_environment(self) -> dict[str, str]:
+        """Variables that reproduce these settings in a child process (the demo's webserver, daemon, API)."""
+        env = {
+            f"{PREFIX}ENV": self.env,
+            f"{PREFIX}HOME": str(self.home),
+            "DAGSTER_HOME": str(self.dagster_home),
+            f"{PREFIX}STORE_URL": str(self.store.url),
+            f"{PREFIX}SOURCE_URL": str(self.source.url),
+            f"{PREFIX}CATALOG_DIR": str(self.catalog.dir),
+            f"{PREFIX}FEED_SPOOL_DIR": str(self.feed.spool_dir),
+        }
+        optional = {
+            "STORE_ENDPOINT": self.store.endpoint,
+            "SOURCE_LEVEL3_URL": self.source.level3_url,
+            "SOURCE_ENDPOINT": self.source.endpoint,
+            "RENDER_CACHE_DIR": self.render.cache_dir,
+        }
+        env.update({f"{PREFIX}{k}": str(v) for k, v in optional.items() if v is not None})
+        if self.source.anonymous:
+            env[f"{PREFIX}SOURCE_ANONYMOUS"] = "1"
+        if self.sites:
+            env[f"{PREFIX}SITES"] = ",".join(self.sites)
+        if self.cors_origins:
+            env[f"{PREFIX}CORS_ORIGINS"] = ",".join(self.cors_origins)
+        return env
 
-    @property
-    def dagster_home(self) -> Path:
-        return self.home / "dagster"
+
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
-def paths(home: str | Path | None = None) -> Paths:
-    return Paths(Path(home or os.environ.get("RADAR_ASSETS_HOME") or ".radar-assets").resolve())
+def open_store(settings: Settings):
+    """The platform store these settings name: the one way Dagster, the API and the CLI open it."""
+    from radar_assets.lib.store import store_from_url
+
+    return store_from_url(
+        settings.store.url,
+        endpoint_url=settings.store.endpoint,
+        region=settings.store.region,
+        anonymous=settings.store.anonymous,
+        access_key_id=secret(settings.aws_access_key_id),
+        secret_access_key=secret(settings.aws_secret_access_key),
+    )
+
+
+def open_source(settings: Settings, level: int = 2):
+    """The Level 2 (or Level 3) source archive these settings name."""
+    from radar_assets.lib.store import store_from_url
+
+    url = settings.source.url if level == 2 else (settings.source.level3_url or settings.source.url)
+    return store_from_url(
+        url,
+        endpoint_url=settings.source.endpoint,
+        anonymous=settings.source.anonymous,
+        access_key_id=secret(settings.aws_access_key_id),
+        secret_access_key=secret(settings.aws_secret_access_key),
+    )
+
+
+def open_catalog(settings: Settings):
+    """The catalog (Parquet partitions in the store, snapshot in ``catalog.dir``)."""
+    from radar_assets.lib.catalog import Catalog
+
+    return Catalog(open_store(settings), settings.catalog.dir)
+
+
+# -- documentation ---------------------------------------------------------------------------------
+def _rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str]]:
+    rows = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(_rows(annotation, f"{prefix}{name.upper()}_"))
+            continue
+        alias = field.validation_alias
+        var = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name.upper()}"
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default in (None, [], "") else str(default)
+        rows.append((var, shown, (field.description or "").strip()))
+    return rows
+
+
+def environment_variables() -> list[tuple[str, str, str]]:
+    """(variable, default, description) of every setting, in declaration order."""
+    return _rows(Settings, PREFIX)
+
+
+def variables_markdown() -> str:
+    """The README's table of variables (a test keeps the README equal to it)."""
+    lines = ["| variable | default | what it sets |", "|---|---|---|"]
+    for var, default, doc in environment_variables():
+        lines.append(f"| `{var}` | {f'`{default}`' if default else ''} | {doc} |")
+    return "\n".join(lines)
+
+
+class SettingsError(ValueError):
+    """The environment (or the arguments) do not make valid settings; the message names each variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings(**overrides)`` with a message naming the variables instead of pydantic's dump of the input
+    (which could echo a secret)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = "_".join(str(p).upper() for p in err.get("loc", ()))
+            msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            problems.append(f"{PREFIX}{loc}: {msg}" if loc else msg)
+        raise SettingsError("; ".join(problems)) from None
+
+
+def export_environment(settings: Settings) -> None:
+    """Put ``settings`` into this process's environment, for children that rebuild them (uvicorn workers)."""
+    os.environ.update(settings.process_environment())
+    for name, value in settings.api.model_dump(mode="json").items():
+        os.environ[f"{PREFIX}API_{name.upper()}"] = str(value)
+
+
+def quiet_third_party() -> None:
+    """Py-ART prints a citation banner on import; it would interleave with CLI output and logs."""
+    os.environ.setdefault("PYART_QUIET", "1")

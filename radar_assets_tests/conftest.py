@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+CACHE_VAR = "RADAR_ASSETS_RENDER_CACHE_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
@@ -59,11 +60,24 @@ def free_port() -> int:
 
 @pytest.fixture(autouse=True, scope="session")
 def _lookup_cache_dir(tmp_path_factory):
-    """Keep the renderer's on-disk lookup cache in a temporary folder, not in ``~/.cache`` (subprocesses inherit it)."""
-    old = os.environ.get("RADAR_ASSETS_CACHE_DIR")
-    os.environ["RADAR_ASSETS_CACHE_DIR"] = str(tmp_path_factory.mktemp("lookups"))
+    """Keep the renderer's on-disk lookup cache in a temporary folder, not in ``~/.cache``: set for this
+    process, and through the setting's variable for subprocesses (Dagster runs, CLI)."""
+    from radar_assets.lib.render.grid import lookup_cache_dir, set_lookup_cache_dir
+
+    folder = tmp_path_factory.mktemp("lookups")
+    old, old_env = lookup_cache_dir(), os.environ.get(CACHE_VAR)
+    os.environ[CACHE_VAR] = str(folder)
+    set_lookup_cache_dir(folder)
     yield
-    if old is None:
-        os.environ.pop("RADAR_ASSETS_CACHE_DIR", None)
+    set_lookup_cache_dir(old)
+    if old_env is None:
+        os.environ.pop(CACHE_VAR, None)
     else:
-        os.environ["RADAR_ASSETS_CACHE_DIR"] = old
+        os.environ[CACHE_VAR] = old_env
+
+
+def settings_for(home, *, cors_origins: list[str] | None = None, **api):
+    """Settings of the embedded layout under ``home`` with API fields overridden (``cache_max_age=30``)."""
+    from radar_assets.settings import Settings
+
+    return Settings(home=Path(home), cors_origins=cors_origins or [], api=api)

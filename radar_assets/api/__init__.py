@@ -3,6 +3,5 @@
 from __future__ import annotations
 
 from radar_assets.api.app import create_app
-from radar_assets.api.settings import ApiSettings
 
-__all__ = ["ApiSettings", "create_app"]
+__all__ = ["create_app"]

@@ -19,21 +19,8 @@ from radar_assets.api.dependencies import ObjectReader, reject_repeated_paramete
 from radar_assets.api.errors import ERROR_STATUS, error_body, status_for
 from radar_assets.api.middleware import ReadOnlyMiddleware
 from radar_assets.api.routers import ROUTERS
-from radar_assets.api.settings import ApiSettings
 from radar_assets.api.snapshot import SnapshotManager
-from radar_assets.lib.store import open_store
-
-
-def _open_store(settings: ApiSettings):
-    secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
-    return open_store(
-        settings.store_url,
-        endpoint_url=settings.s3_endpoint_url,
-        access_key_id=settings.s3_access_key_id,
-        secret_access_key=secret,
-        anonymous=settings.s3_anonymous,
-        region=settings.s3_region,
-    )
+from radar_assets.settings import Settings, load_settings, open_store
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -53,14 +40,14 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
-    """Build the API for ``settings`` (default: ``ApiSettings()``, read from the environment now)."""
-    settings = settings if settings is not None else ApiSettings()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (default: read from the environment now, as every service does)."""
+    settings = settings if settings is not None else load_settings()
     snapshots = SnapshotManager(
         settings.snapshot_path,
-        pool_size=settings.pool_size,
-        check_interval=settings.snapshot_check_interval,
-        duckdb_threads=settings.duckdb_threads,
+        pool_size=settings.api.pool_size,
+        check_interval=settings.api.snapshot_check_interval,
+        duckdb_threads=settings.api.duckdb_threads,
     )
 
     @asynccontextmanager
@@ -69,12 +56,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         # cost more than they overlap; waiting requests queue as coroutines instead.
         import anyio.to_thread
 
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api.worker_threads
         yield
         snapshots.close()
 
     app = FastAPI(
-        title=settings.title,
+        title=settings.api.title,
         description=(
             "Read-only access to the radar-assets catalog: scans, rendered sweeps (files and map tiles), "
             "Level 3 products, live-feed echoes, and an event stream of catalog publications."
@@ -85,7 +72,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.snapshots = snapshots
-    app.state.objects = ObjectReader(_open_store(settings), settings.tile_cache_bytes)
+    app.state.objects = ObjectReader(open_store(settings), settings.api.tile_cache_bytes)
 
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for exc_type in ERROR_STATUS:

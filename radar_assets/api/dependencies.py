@@ -14,9 +14,9 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from radar_assets.api.errors import InvalidParameterError, NotFoundError, StoreUnavailableError
-from radar_assets.api.settings import ApiSettings
 from radar_assets.api.snapshot import Snapshot, SnapshotManager
 from radar_assets.lib.store import InvalidKeyError, ObjectStore, StoreError
+from radar_assets.settings import Settings
 
 
 class ObjectReader:
@@ -81,7 +81,7 @@ async def reject_repeated_parameters(request: Request) -> None:
         seen.add(name)
 
 
-async def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -93,7 +93,7 @@ async def get_objects(request: Request) -> ObjectReader:
     return request.app.state.objects
 
 
-SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 SnapshotsDep = Annotated[SnapshotManager, Depends(get_snapshots)]
 ObjectsDep = Annotated[ObjectReader, Depends(get_objects)]
 
@@ -101,9 +101,7 @@ ObjectsDep = Annotated[ObjectReader, Depends(get_objects)]
 class CatalogRead:
     """What a list or metadata endpoint needs: the snapshots, and conditional-GET handling on its response."""
 
-    def __init__(
-        self, request: Request, response: Response, snapshots: SnapshotManager, settings: ApiSettings
-    ):
+    def __init__(self, request: Request, response: Response, snapshots: SnapshotManager, settings: Settings):
         self.request = request
         self.response = response
         self.snapshots = snapshots
@@ -117,7 +115,7 @@ class CatalogRead:
         """Set the list cache headers; a ``304`` when the client's copy of ``snapshot`` is current."""
         from radar_assets.api.responses import conditional
 
-        return conditional(self.request, self.response, snapshot, self.settings.cache_max_age)
+        return conditional(self.request, self.response, snapshot, self.settings.api.cache_max_age)
 
 
 async def get_catalog_read(

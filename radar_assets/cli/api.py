@@ -1,92 +1,77 @@
 """``radar-assets api``: serve the read-only catalog API with uvicorn.
 
-Settings come from the options, then ``RADAR_ASSETS_API_*`` environment variables, then defaults
-(the embedded layout under ``.radar-assets/``). With ``--workers`` > 1 uvicorn needs an import string, so
-the options are handed to the workers as those environment variables.
+Settings come from the options, then the ``RADAR_ASSETS_*`` variables of :class:`~radar_assets.settings.Settings`
+(the same ones the Dagster services read, so the API opens the same store and catalog), then the embedded
+defaults. With ``--workers`` > 1 uvicorn needs an import string, so the options are exported to the workers as
+those variables.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import click
 
-from radar_assets.lib.catalog import SNAPSHOT_NAME
 
-
-def _overrides(
-    root, snapshot, store, s3_endpoint_url, s3_region, s3_anonymous, cors_origin, cache_max_age
-) -> dict:
+def overrides(home, catalog_dir, store, store_endpoint, cors_origin, cache_max_age) -> dict:
+    """Settings arguments for the command's options (only those given)."""
     values: dict = {}
-    if root is not None:
-        values["snapshot_path"] = Path(root) / "catalog" / SNAPSHOT_NAME
-        values["store_url"] = str(Path(root) / "store")
-    if snapshot is not None:
-        values["snapshot_path"] = Path(snapshot)
+    if home is not None:
+        values["home"] = Path(home)
+    if catalog_dir is not None:
+        values["catalog"] = {"dir": Path(catalog_dir)}
+    store_values = {}
     if store is not None:
-        values["store_url"] = store
-    if s3_endpoint_url is not None:
-        values["s3_endpoint_url"] = s3_endpoint_url
-    if s3_region is not None:
-        values["s3_region"] = s3_region
-    if s3_anonymous:
-        values["s3_anonymous"] = True
+        store_values["url"] = store
+    if store_endpoint is not None:
+        store_values["endpoint"] = store_endpoint
+    if store_values:
+        values["store"] = store_values
     if cors_origin:
         values["cors_origins"] = list(cors_origin)
     if cache_max_age is not None:
-        values["cache_max_age"] = cache_max_age
+        values["api"] = {"cache_max_age": cache_max_age}
     return values
 
 
 def app_from_env():
-    """uvicorn factory for ``--workers`` > 1 (settings from ``RADAR_ASSETS_API_*``)."""
-    from radar_assets.api import ApiSettings, create_app
+    """uvicorn factory for ``--workers`` > 1 (settings from the environment)."""
+    from radar_assets.api import create_app
+    from radar_assets.settings import load_settings
 
-    return create_app(ApiSettings())
+    return create_app(load_settings())
 
 
 @click.command("api")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
+    "--home",
     "--root",
+    "home",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Embedded catalog root (snapshot in ROOT/catalog, store in ROOT/store), e.g. .radar-assets.",
+    help="Embedded home (catalog in HOME/catalog, store in HOME/store); default RADAR_ASSETS_HOME.",
 )
-@click.option("--snapshot", type=click.Path(dir_okay=False, path_type=Path), help="Catalog snapshot file.")
+@click.option(
+    "--catalog-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder of catalog.duckdb."
+)
 @click.option("--store", help="Object store: a folder, file://PATH or s3://BUCKET/PREFIX.")
-@click.option("--s3-endpoint-url", help="S3 endpoint (SeaweedFS, MinIO); credentials from AWS_* variables.")
-@click.option("--s3-region")
-@click.option("--s3-anonymous", is_flag=True, help="Unsigned S3 requests (public buckets).")
+@click.option("--store-endpoint", help="S3 endpoint (SeaweedFS, MinIO); credentials from AWS_* variables.")
 @click.option("--cors-origin", multiple=True, help="Allowed CORS origin (repeatable).")
 @click.option("--cache-max-age", type=click.IntRange(min=0), help="max-age of list responses, seconds.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--log-level", default="info", show_default=True)
 def api(
-    host,
-    port,
-    root,
-    snapshot,
-    store,
-    s3_endpoint_url,
-    s3_region,
-    s3_anonymous,
-    cors_origin,
-    cache_max_age,
-    workers,
-    log_level,
+    host, port, home, catalog_dir, store, store_endpoint, cors_origin, cache_max_age, workers, log_level
 ) -> None:
     """Serve the read-only catalog API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from radar_assets.api import ApiSettings, create_app
+    from radar_assets.api import create_app
+    from radar_assets.cli.context import settings as load
+    from radar_assets.settings import export_environment
 
-    overrides = _overrides(
-        root, snapshot, store, s3_endpoint_url, s3_region, s3_anonymous, cors_origin, cache_max_age
-    )
-    settings = ApiSettings(**overrides)
+    settings = load(**overrides(home, catalog_dir, store, store_endpoint, cors_origin, cache_max_age))
     click.echo(
         f"catalog API on http://{host}:{port} (docs at /docs), snapshot {settings.snapshot_path}", err=True
     )
@@ -94,11 +79,9 @@ def api(
     if workers == 1:
         uvicorn.run(create_app(settings), **common)
         return
-    for name, value in settings.model_dump(mode="json").items():
-        if value is not None:
-            env_value = json.dumps(value) if isinstance(value, list) else str(value)
-            os.environ[f"RADAR_ASSETS_API_{name.upper()}"] = env_value
-    secret = settings.s3_secret_access_key
-    if secret is not None:
-        os.environ["RADAR_ASSETS_API_S3_SECRET_ACCESS_KEY"] = secret.get_secret_value()
-    uvicorn.run("radar_assets.commands.api:app_from_env", factory=True, workers=workers, **common)
+    export_environment(settings)
+    uvicorn.run("radar_assets.cli.api:app_from_env", factory=True, workers=workers, **common)
+
+
+if __name__ == "__main__":
+    api()

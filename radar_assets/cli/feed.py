@@ -1,6 +1,6 @@
 """``radar-assets feed``: the live-feed listener and a simulator of the SuperDARN real-time publisher.
 
-Also runnable as ``python -m radar_assets.commands.feed`` (the tests start the listener this way so that a
+Also runnable as ``python -m radar_assets.cli.feed`` (the tests start the listener this way so that a
 SIGKILL hits the real process).
 """
 
@@ -8,17 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import click
-
-
-def _default_spool() -> str:
-    from radar_assets.settings import paths
-
-    return os.environ.get("RADAR_ASSETS_SPOOL_DIR") or str(paths().spool)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,12 +20,17 @@ def feed() -> None:
 
 
 @feed.command("listen")
-@click.option("--endpoint", "endpoints", multiple=True, required=True, help="tcp://HOST:PORT (repeatable)")
+@click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    help="tcp://HOST:PORT (repeatable; default RADAR_ASSETS_FEED_ENDPOINTS)",
+)
 @click.option(
     "--spool",
     "spool_dir",
     default=None,
-    help="Spool folder (default $RADAR_ASSETS_SPOOL_DIR or .radar-assets/spool)",
+    help="Spool folder (default RADAR_ASSETS_FEED_SPOOL_DIR, or .radar-assets/spool)",
 )
 @click.option("--station", "stations", multiple=True, help="Subscribe only to these stations (repeatable)")
 @click.option("--segment-mb", default=32.0, show_default=True, help="Rotate spool segments at this size")
@@ -63,7 +61,13 @@ def listen(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(message)s"
     )
-    spool = Path(spool_dir or _default_spool())
+    from radar_assets.cli.context import settings
+
+    feed_settings = settings().feed
+    endpoints = endpoints or tuple(feed_settings.endpoints)
+    if not endpoints:
+        raise click.UsageError("no endpoint: pass --endpoint or set RADAR_ASSETS_FEED_ENDPOINTS")
+    spool = Path(spool_dir or feed_settings.spool_dir)
     listener = Listener(
         endpoints,
         spool,

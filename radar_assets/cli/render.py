@@ -40,9 +40,13 @@ def render(volume: Path, out_dir: Path, moments: str | None, size: int, no_cog: 
     Writes ``<stem>_<moment>_<sweep:02d>.png``, ``.json`` (bounds) and ``.tif`` (values) into the
     output folder and prints one line per file written.
     """
+    from radar_assets.cli.context import settings
     from radar_assets.lib.readers.nexrad_level2 import Level2DecodeError, read_level2
     from radar_assets.lib.readers.nexrad_level3 import Level3DecodeError, read_level3
     from radar_assets.lib.render import render_volume
+    from radar_assets.lib.render.grid import set_lookup_cache_dir
+
+    set_lookup_cache_dir(settings().render.lookup_cache())
 
     data = volume.read_bytes()
     wanted = [m.strip().upper() for m in moments.split(",") if m.strip()] if moments else None

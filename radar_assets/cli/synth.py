@@ -1,7 +1,7 @@
 """``radar-assets source synth``: write synthetic NEXRAD Level 2 volumes into a store.
 
 Volumes go under the public Level 2 layout ``YYYY/MM/DD/SITE/SITEYYYYMMDD_HHMMSS_V06`` of a local folder or an
-``s3://bucket/prefix`` (through :func:`radar_assets.lib.store.open_store`), so the platform's Level 2 source
+``s3://bucket/prefix`` (through :func:`radar_assets.lib.store.store_from_url`), so the platform's Level 2 source
 code reads them exactly like the NOAA archive. The same seed and arguments always give the same keys and
 byte-identical volumes; keys already in the store are skipped unless ``--overwrite``.
 """
@@ -61,7 +61,7 @@ def synth(
 ) -> None:
     """Generate synthetic Level 2 (Archive II, Message 31) volumes for SITES over HOURS from START."""
     from radar_assets.lib.sites import UnknownSiteError, site
-    from radar_assets.lib.store import open_store
+    from radar_assets.lib.store import store_from_url
     from radar_assets.lib.synth import generate_many, plan, to_epoch_ms
 
     try:
@@ -72,7 +72,7 @@ def synth(
         raise click.BadParameter("no site given", param_hint="--sites")
     t0 = parse_start(start)
     t1 = t0 + timedelta(hours=hours)
-    store = open_store(to)
+    store = store_from_url(to)
     jobs = plan(site_ids, to_epoch_ms(t0), to_epoch_ms(t1), int(vcp), seed, clear_air_echo)
     todo = jobs if overwrite else [j for j in jobs if not store.exists(j.key)]
     skipped = len(jobs) - len(todo)

@@ -65,6 +65,41 @@ class ReadOnlyQueryError(CatalogError):
     """A statement other than a read was given to a read-only entry point."""
 
 
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+}
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """DuckDB type of an Arrow column type as ``read_parquet`` loads it into the snapshot."""
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_list(t):
+        return duckdb_type(t.value_type) + "[]"
+    try:
+        return _DUCKDB_TYPES[t]
+    except KeyError:
+        raise CatalogError(f"no DuckDB type for Arrow type {t}") from None
+
+
+def columns_of(
+    schema: pa.Schema, names: list[str] | tuple[str, ...] | None = None, exclude: set[str] = frozenset()
+) -> dict[str, str]:
+    """Column name -> DuckDB type of a table's schema (its owner module's), for readers of the snapshot.
+
+    ``names`` picks and orders a subset; ``exclude`` drops columns a reader must not expose.
+    """
+    wanted = names if names is not None else schema.names
+    return {n: duckdb_type(schema.field(n).type) for n in wanted if n not in exclude}
+
+
 def partition_file(partition: str) -> str:
     """File-safe name of a Dagster partition key (``2021-06-25|KLOT`` -> ``2021-06-25__KLOT``)."""
     return _SAFE.sub("_", partition.replace("|", "__")) or "_"

@@ -241,7 +241,7 @@ class S3Store(ObjectStore):
             self.client.create_bucket(Bucket=self.bucket)
 
 
-def open_store(
+def store_from_url(
     url: str,
     *,
     endpoint_url: str | None = None,
@@ -250,17 +250,19 @@ def open_store(
     anonymous: bool = False,
     region: str | None = None,
 ) -> ObjectStore:
-    """Open ``s3://bucket/prefix`` or a local folder (plain path or ``file://``)."""
+    """Open ``s3://bucket/prefix`` or a local folder (plain path or ``file://``).
+
+    Unset S3 credentials and endpoint fall back to boto3's own chain (``AWS_*`` variables, profiles);
+    :func:`radar_assets.settings.open_store` is how the platform opens its store from its settings.
+    """
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         return S3Store(
             bucket=parsed.netloc,
             prefix=parsed.path.lstrip("/"),
-            endpoint_url=endpoint_url
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL"),
-            access_key_id=access_key_id or os.environ.get("AWS_ACCESS_KEY_ID"),
-            secret_access_key=secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            endpoint_url=endpoint_url,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
             anonymous=anonymous,
             region=region,
         )

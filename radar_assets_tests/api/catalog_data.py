@@ -13,8 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from radar_assets.lib.catalog import Catalog, local_catalog
-from radar_assets.lib.feed.echoes import ECHOES_SCHEMA
-from radar_assets.lib.feed.echoes import SCANS_SCHEMA as ECHO_SCANS_SCHEMA
+from radar_assets.lib.feed.echoes import ECHO_SCANS_SCHEMA, ECHOES_SCHEMA
 from radar_assets.lib.scans import SCANS_SCHEMA
 from radar_assets.lib.sweeps import SWEEPS_SCHEMA
 

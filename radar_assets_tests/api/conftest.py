@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from radar_assets.api import ApiSettings, create_app
+from radar_assets.api import create_app
 from radar_assets_tests.api.catalog_data import build_catalog
-from radar_assets_tests.conftest import free_port
+from radar_assets_tests.conftest import free_port, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +25,8 @@ def catalog_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(catalog_root) -> ApiSettings:
-    return ApiSettings.for_root(catalog_root, cors_origins=["https://maps.example.org"], cache_max_age=30)
+def settings(catalog_root):
+    return settings_for(catalog_root, cors_origins=["https://maps.example.org"], cache_max_age=30)
 
 
 @pytest.fixture(scope="session")

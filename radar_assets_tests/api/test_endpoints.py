@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from radar_assets.api import ApiSettings, create_app
+from radar_assets.api import create_app
 from radar_assets.api.dependencies import get_snapshots
 from radar_assets.api.errors import CatalogUnavailableError
 from radar_assets.lib.catalog import local_catalog
@@ -29,6 +29,7 @@ from radar_assets_tests.api.catalog_data import (
     sweep_rows,
     table,
 )
+from radar_assets_tests.conftest import settings_for
 
 SCANS = scan_rows()
 SWEEPS = sweep_rows(SCANS)
@@ -48,7 +49,7 @@ def test_health_reports_snapshot_and_counts(client):
 
 
 def test_health_without_snapshot_is_503_without_leaking_the_path(tmp_path):
-    app = create_app(ApiSettings.for_root(tmp_path / "nothing-here"))
+    app = create_app(settings_for(tmp_path / "nothing-here"))
     with TestClient(app) as c:
         for url in ("/health", "/scans", "/sites", "/sweeps/" + FILE_SWEEP + ".png"):
             r = c.get(url)
@@ -262,7 +263,7 @@ def test_missing_tables_read_as_empty(tmp_path):
     catalog = local_catalog(tmp_path)
     catalog.write_partition("echo_scans", "2021-06-25-00", table(echo_rows()[1], ECHO_SCANS_SCHEMA))
     catalog.publish()
-    with TestClient(create_app(ApiSettings.for_root(tmp_path))) as c:
+    with TestClient(create_app(settings_for(tmp_path))) as c:
         for url in ("/scans", "/sweeps", "/echoes"):
             r = c.get(url)
             assert r.status_code == 200 and r.json()["items"] == [] and r.json()["next_cursor"] is None
@@ -280,7 +281,7 @@ def test_missing_columns_read_as_null(tmp_path):
     old = table(rows, SCANS_SCHEMA).drop_columns(["vcp", "elevations", "ingested_at"])
     catalog.write_partition("scans", "2021-06-25|KLOT", old)
     catalog.publish()
-    with TestClient(create_app(ApiSettings.for_root(tmp_path))) as c:
+    with TestClient(create_app(settings_for(tmp_path))) as c:
         item = c.get("/scans", params={"limit": 1}).json()["items"][0]
         assert item["vcp"] is None and item["elevations"] is None and item["ingested_at"] is None
         assert c.get("/sites").json()["items"]

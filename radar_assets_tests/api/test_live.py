@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from radar_assets.api import ApiSettings, create_app
+from radar_assets.api import create_app
 from radar_assets_tests.api.catalog_data import FILE_SWEEP, SCANS_SCHEMA, build_catalog, scan_rows, table
 from radar_assets_tests.api.conftest import serve
+from radar_assets_tests.conftest import settings_for
 
 
 def new_site_rows(n: int) -> list[dict]:
@@ -52,7 +53,7 @@ def live_catalog(tmp_path):
 
 
 def test_api_keeps_answering_while_snapshots_are_published(live_catalog, tmp_path):
-    settings = ApiSettings.for_root(tmp_path, snapshot_check_interval=0.0, pool_size=4)
+    settings = settings_for(tmp_path, snapshot_check_interval=0.0, pool_size=4)
     publishes = 12
     done = threading.Event()
     statuses: list[tuple[str, int]] = []
@@ -131,7 +132,7 @@ def read_events(lines, count: int, timeout: float = 15.0) -> list[tuple[str, dic
 
 
 def test_events_announce_new_snapshots(live_catalog, tmp_path):
-    settings = ApiSettings.for_root(tmp_path, snapshot_check_interval=0.0, events_poll_interval=0.05)
+    settings = settings_for(tmp_path, snapshot_check_interval=0.0, events_poll_interval=0.05)
     with serve(create_app(settings)) as base:
         with httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=15)) as c:
             with c.stream("GET", "/events") as stream:
@@ -185,7 +186,7 @@ def test_events_announce_new_snapshots(live_catalog, tmp_path):
 
 
 def test_events_wait_for_the_first_snapshot(tmp_path):
-    settings = ApiSettings.for_root(tmp_path, snapshot_check_interval=0.0, events_poll_interval=0.05)
+    settings = settings_for(tmp_path, snapshot_check_interval=0.0, events_poll_interval=0.05)
     with serve(create_app(settings)) as base:
         with httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=15)) as c:
             assert c.get("/health").status_code == 503
@@ -213,7 +214,7 @@ def test_cli_api_command_serves(tmp_path):
 
     build_catalog(tmp_path, volumes_per_site=2, echoes=False)
     port = free_port()
-    code = "from radar_assets.commands.api import api; api()"
+    code = "from radar_assets.cli.api import api; api()"
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -7,8 +7,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from radar_assets.api import ApiSettings, create_app
+from radar_assets.api import create_app
 from radar_assets.lib.store import S3Store
+from radar_assets.settings import Settings
 from radar_assets_tests.api.catalog_data import FILE_SWEEP, KLOT_LAT, KLOT_LON, build_catalog, lonlat_to_tile
 from radar_assets_tests.seaweed import ACCESS_KEY, SECRET_KEY, seaweedfs
 
@@ -26,12 +27,11 @@ def test_sweep_files_and_tiles_from_s3(tmp_path):
         store.ensure_bucket()
         for key in catalog.store.list_keys("sweeps/"):
             store.put_bytes(key, catalog.store.get_bytes(key))
-        settings = ApiSettings(
-            snapshot_path=catalog.snapshot_path,
-            store_url="s3://radar/platform",
-            s3_endpoint_url=endpoint,
-            s3_access_key_id=ACCESS_KEY,
-            s3_secret_access_key=SECRET_KEY,
+        settings = Settings(
+            catalog={"dir": catalog.snapshot_path.parent},
+            store={"url": "s3://radar/platform", "endpoint": endpoint},
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
         )
         with TestClient(create_app(settings)) as c:
             png = c.get(f"/sweeps/{FILE_SWEEP}.png")

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from radar_assets.api import ApiSettings, create_app
+from radar_assets.api import create_app
+from radar_assets_tests.conftest import settings_for
 
 MAX_EXAMPLES = 100
-_SPEC = create_app(ApiSettings(snapshot_path="/nonexistent/catalog.duckdb")).openapi()["paths"]
+_SPEC = create_app(settings_for("/nonexistent")).openapi()["paths"]
 OPERATIONS = sorted(path for path in _SPEC if path != "/events")
 CASES = [
     pytest.param(path, mode, id=f"{path}-{mode.value}")

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
-from radar_assets.api import ApiSettings, create_app
+from radar_assets.api import create_app
 from radar_assets.lib.catalog import local_catalog
 from radar_assets_tests.api.catalog_data import (
     FILE_SWEEP,
@@ -22,6 +22,7 @@ from radar_assets_tests.api.catalog_data import (
     sweep_rows,
     table,
 )
+from radar_assets_tests.conftest import settings_for
 
 TRAVERSALS = [
     "../../../../etc/passwd",
@@ -166,7 +167,7 @@ def test_hostile_catalog_keys_cannot_escape_the_store(tmp_path):
     sweeps[1].update(png_key="sweeps/x\x00.png", json_key="", cog_key="..")
     catalog.write_partition("sweeps", "p", table(sweeps, SWEEPS_SCHEMA))
     catalog.publish()
-    with TestClient(create_app(ApiSettings.for_root(tmp_path))) as c:
+    with TestClient(create_app(settings_for(tmp_path))) as c:
         for sweep in sweeps:
             for suffix in (".png", ".json", ".tif"):
                 r = c.get(f"/sweeps/{sweep['sweep_id']}{suffix}")
@@ -231,7 +232,7 @@ def test_odd_catalog_values_never_break_a_response(tmp_path):
     sweeps[3].update(corners="[[1, 2]]", units=None, moment="REF")
     catalog.write_partition("sweeps", "p", table(sweeps, SWEEPS_SCHEMA))
     catalog.publish()
-    with TestClient(create_app(ApiSettings.for_root(tmp_path))) as c:
+    with TestClient(create_app(settings_for(tmp_path))) as c:
         items = c.get("/scans").json()["items"]
         assert len(items) == len(scans) - 1
         first = next(i for i in items if i["scan_id"] == scans[0]["scan_id"])

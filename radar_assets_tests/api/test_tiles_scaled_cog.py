@@ -5,9 +5,9 @@ import io
 import numpy as np
 from PIL import Image
 
-from radar_assets.api.routers.tiles import render_tile
 from radar_assets.lib.render.cog import write_cog
 from radar_assets.lib.render.grid import grid_for_range
+from radar_assets.lib.render.tiles import render_tile
 
 
 def test_tile_of_a_scaled_integer_cog_shows_the_unscaled_values():

@@ -18,6 +18,7 @@ from radar_assets.defs.echoes.sensors import evaluate_feed, live_echoes_feed_sen
 from radar_assets.lib.feed.simulate import SyntheticFeed
 from radar_assets.lib.feed.spool import SpoolWriter, hour_key
 from radar_assets.lib.feed.wire import validate
+from radar_assets.settings import Settings
 
 
 def _spool_with_records(root, start_us: int, n: int = 200, skip: range = range(0)) -> None:
@@ -39,17 +40,15 @@ def _resources(tmp_path) -> dict:
     }
 
 
-def test_family_exports_what_definitions_needs():
-    assert echoes.assets == [live_echoes]
-    assert "feed_spool" in echoes.family_resources and echoes.resources is echoes.family_resources
-    defs = dg.Definitions(
-        assets=echoes.assets,
-        asset_checks=echoes.asset_checks,
-        sensors=echoes.sensors,
-        resources={
-            **echoes.resources,
-            "catalog": CatalogResource(store=StoreResource(url="/tmp/x"), snapshot_dir="/tmp/y"),
-        },
+def test_family_exports_what_definitions_needs(tmp_path):
+    family = echoes.build_defs(Settings(home=tmp_path))
+    assert list(family.assets) == [live_echoes]
+    assert family.resources["feed_spool"].spool_dir == str(tmp_path.resolve() / "spool")
+    defs = dg.Definitions.merge(
+        family,
+        dg.Definitions(
+            resources={"catalog": CatalogResource(store=StoreResource(url="/tmp/x"), snapshot_dir="/tmp/y")}
+        ),
     )
     defs.resolve_all_job_defs()
 

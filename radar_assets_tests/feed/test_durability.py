@@ -22,7 +22,7 @@ from radar_assets_tests.feed.helpers import wait_until
 
 def _start_listener(endpoint: str, spool: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "radar_assets.commands.feed", "listen", "--endpoint", endpoint, "--spool", str(spool),
+        [sys.executable, "-m", "radar_assets.cli.feed", "listen", "--endpoint", endpoint, "--spool", str(spool),
          "--segment-mb", "0.25", "--heartbeat-interval", "0.2"],
         cwd=PROJECT_ROOT,
         stdout=open(log, "ab"),

@@ -17,7 +17,7 @@ from radar_assets.defs.partitions import sites_partitions
 from radar_assets.defs.scans.assets import raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib.seed import seed
-from radar_assets.lib.store import open_store
+from radar_assets.lib.store import store_from_url
 from radar_assets_tests.conftest import shared_path
 from radar_assets_tests.seaweed import ACCESS_KEY, SECRET_KEY, seaweedfs
 
@@ -29,7 +29,7 @@ CORRUPT_KEY = "2021/06/25/KLOT/KLOT20210625_081000_V06"
 
 
 def _s3(url, endpoint):
-    return open_store(url, endpoint_url=endpoint, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
+    return store_from_url(url, endpoint_url=endpoint, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
 
 
 @pytest.fixture(scope="module")

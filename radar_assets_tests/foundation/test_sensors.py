@@ -30,7 +30,7 @@ def test_source_sensor_requests_changed_site_days_once(tmp_path):
     requests, cursor = _tick(instance, source, None)
     assert [r.partition_key for r in requests] == [f"{today:%Y-%m-%d}|KLOT"]
     first_key = requests[0].run_key
-    assert json.loads(cursor)[f"KLOT|{today:%Y-%m-%d}"].startswith("2:15:")
+    assert json.loads(cursor)[f"{today:%Y-%m-%d}|KLOT"].startswith("2:15:")
 
     again, cursor = _tick(instance, source, cursor)
     assert again == []  # nothing changed, nothing requested

@@ -10,10 +10,12 @@ from radar_assets.lib.render import grid as G
 
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("RADAR_ASSETS_CACHE_DIR", str(tmp_path / "lookups"))
+    old = G.lookup_cache_dir()
+    G.set_lookup_cache_dir(tmp_path / "lookups")
     G.polar_lookup.cache_clear()
     yield tmp_path / "lookups"
     G.polar_lookup.cache_clear()
+    G.set_lookup_cache_dir(old)
 
 
 def _case():
@@ -85,12 +87,14 @@ def test_corrupt_cache_file_is_ignored_and_rebuilt(cache_dir, damage):
 def test_cache_can_be_disabled_or_unwritable(tmp_path, monkeypatch):
     grid, lat, lon, radius = _case()
     fresh = G.compute_polar_lookup(grid, lat, lon, radius)
-    monkeypatch.setenv("RADAR_ASSETS_CACHE_DIR", "off")
+    old = G.lookup_cache_dir()
+    G.set_lookup_cache_dir(None)
     G.polar_lookup.cache_clear()
     _assert_equal(G.polar_lookup(grid, lat, lon, radius), fresh)
     blocker = tmp_path / "file"
     blocker.write_bytes(b"")
-    monkeypatch.setenv("RADAR_ASSETS_CACHE_DIR", str(blocker / "sub"))  # cannot be created
+    G.set_lookup_cache_dir(blocker / "sub")  # cannot be created
     G.polar_lookup.cache_clear()
     _assert_equal(G.polar_lookup(grid, lat, lon, radius), fresh)
     G.polar_lookup.cache_clear()
+    G.set_lookup_cache_dir(old)

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from radar_assets.commands.render import render
+from radar_assets.cli.render import render
 from radar_assets_tests.conftest import shared_path
 
 

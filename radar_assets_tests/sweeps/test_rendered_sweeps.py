@@ -12,7 +12,9 @@ from PIL import Image
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import sites_partitions
 from radar_assets.defs.scans.assets import raw_scans
+from radar_assets.defs.resources import RenderResource
 from radar_assets.defs.scans.resources import RadarSourceResource
+from radar_assets.lib.render.grid import lookup_cache_dir
 from radar_assets.defs.sweeps.assets import rendered_sweeps
 from radar_assets.lib.seed import seed
 from radar_assets.lib.sites import site
@@ -40,6 +42,7 @@ def env(tmp_path_factory):
         "source": RadarSourceResource(url=str(tmp / "source")),
         "store": store,
         "catalog": CatalogResource(store=store, snapshot_dir=str(tmp / "catalog")),
+        "render": RenderResource(cache_dir=str(lookup_cache_dir())),
     }
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(sites_partitions.name, ["KLOT", "KLIX"])
@@ -164,12 +167,13 @@ def test_api_serves_the_rendered_files_and_tiles(env):
     import morecantile
     from fastapi.testclient import TestClient
 
-    from radar_assets.api import ApiSettings, create_app
+    from radar_assets.api import create_app
+    from radar_assets_tests.conftest import settings_for
 
     env["resources"]["catalog"].get_catalog().publish()
     rows = [r for r in _sweeps(env, "2019-06-17|KLOT") if r["moment"] == "REF" and r["sweep_index"] == 0]
     (row,) = rows
-    with TestClient(create_app(ApiSettings.for_root(env["root"]))) as client:
+    with TestClient(create_app(settings_for(env["root"]))) as client:
         listed = client.get("/sweeps", params={"scan_id": row["scan_id"], "moment": "REF"}).json()["items"]
         assert row["sweep_id"] in {s["sweep_id"] for s in listed}
         for ext, key in (("png", "png_key"), ("json", "json_key"), ("tif", "cog_key")):

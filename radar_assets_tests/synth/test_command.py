@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
 
-from radar_assets.commands.synth import parse_start, synth
+from radar_assets.cli.synth import parse_start, synth
 from radar_assets.lib.keys import parse_key
-from radar_assets.lib.store import open_store
+from radar_assets.lib.store import store_from_url
 from radar_assets.lib.synth import archive2 as a2
 
 
@@ -22,7 +22,7 @@ def test_command_writes_public_layout(tmp_path):
     args += ["--vcp", "35", "--seed", "4", "--workers", "1"]
     res = CliRunner().invoke(synth, args)
     assert res.exit_code == 0, res.output
-    store = open_store(str(tmp_path))
+    store = store_from_url(str(tmp_path))
     keys = sorted(store.list_keys(""))
     assert 2 <= len(keys) <= 4
     assert f"{len(keys)}/{len(keys)} volumes written" in res.output

@@ -17,38 +17,23 @@ from radar_assets.api.responses import (
 )
 from radar_assets.api.snapshot import Session
 from radar_assets.api.sql import Where
+from radar_assets.lib.catalog import columns_of  # noqa: E402
+from radar_assets.lib.feed.echoes import ECHO_SCANS_SCHEMA, ECHOES_SCHEMA  # noqa: E402
 
 router = APIRouter(tags=["echoes"])
 
-ECHO_COLUMNS: dict[str, str] = {
-    "record_id": "VARCHAR",
-    "station": "VARCHAR",
-    "record_time": "TIMESTAMPTZ",
-    "beam": "SMALLINT",
-    "scan_flag": "SMALLINT",
-    "range_gate": "SMALLINT",
-    "velocity": "FLOAT",
-    "power": "FLOAT",
-    "spectral_width": "FLOAT",
-    "ground_scatter": "BOOLEAN",
-    "elevation": "FLOAT",
-    "frequency": "INTEGER",
-    "noise": "FLOAT",
-    "partition": "VARCHAR",
-}
+ECHO_COLUMNS: dict[str, str] = columns_of(
+    ECHOES_SCHEMA,
+    ["record_id", "station", "record_time", "beam", "scan_flag", "range_gate", "velocity", "power",
+     "spectral_width", "ground_scatter", "elevation", "frequency", "noise", "partition"],
+)  # fmt: skip
 ECHO_ORDER = ("record_time", "record_id", "range_gate")
 
-SCAN_COLUMNS: dict[str, str] = {
-    "station": "VARCHAR",
-    "scan_start": "TIMESTAMPTZ",
-    "scan_end": "TIMESTAMPTZ",
-    "records": "INTEGER",
-    "echoes": "INTEGER",
-    "mean_velocity": "DOUBLE",
-    "mean_power": "DOUBLE",
-    "mean_width": "DOUBLE",
-    "partition": "VARCHAR",
-}
+SCAN_COLUMNS: dict[str, str] = columns_of(
+    ECHO_SCANS_SCHEMA,
+    ["station", "scan_start", "scan_end", "records", "echoes", "mean_velocity", "mean_power", "mean_width",
+     "partition"],
+)  # fmt: skip
 SCAN_ORDER = ("scan_start", "station")
 
 

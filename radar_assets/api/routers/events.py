@@ -97,8 +97,8 @@ async def events(
         return Response(media_type="text/event-stream", headers=HEADERS)
     stream = catalog_events(
         snapshots,
-        poll_interval=settings.events_poll_interval,
-        keepalive=settings.events_keepalive,
+        poll_interval=settings.api.events_poll_interval,
+        keepalive=settings.api.events_keepalive,
         max_events=q.max_events,
         last_event_id=request.headers.get("last-event-id"),
     )

@@ -12,26 +12,13 @@ from radar_assets.api.models import SCAN_ID_PATTERN, NoQuery, Scan, ScanPage, Sc
 from radar_assets.api.responses import error_responses, json_response
 from radar_assets.api.snapshot import Session
 from radar_assets.api.sql import Where
+from radar_assets.lib.catalog import columns_of  # noqa: E402
+from radar_assets.lib.scans import SCANS_SCHEMA  # noqa: E402
 
 router = APIRouter(tags=["scans"])
 
 TABLE = "scans"
-COLUMNS: dict[str, str] = {
-    "scan_id": "VARCHAR",
-    "site": "VARCHAR",
-    "level": "TINYINT",
-    "product": "VARCHAR",
-    "product_code": "SMALLINT",
-    "volume_start": "TIMESTAMPTZ",
-    "vcp": "SMALLINT",
-    "sweep_count": "SMALLINT",
-    "elevations": "FLOAT[]",
-    "bytes": "BIGINT",
-    "sha256": "VARCHAR",
-    "source_key": "VARCHAR",
-    "partition": "VARCHAR",
-    "ingested_at": "TIMESTAMPTZ",
-}
+COLUMNS: dict[str, str] = columns_of(SCANS_SCHEMA, exclude={"store_key"})
 ORDER = ("volume_start", "scan_id")
 
 

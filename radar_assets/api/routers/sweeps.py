@@ -31,33 +31,13 @@ from radar_assets.api.responses import (
 )
 from radar_assets.api.snapshot import Session
 from radar_assets.api.sql import Where
+from radar_assets.lib.catalog import columns_of
+from radar_assets.lib.sweeps import SWEEPS_SCHEMA
 
 router = APIRouter(tags=["sweeps"])
 
 TABLE = "sweeps"
-COLUMNS: dict[str, str] = {
-    "sweep_id": "VARCHAR",
-    "scan_id": "VARCHAR",
-    "site": "VARCHAR",
-    "level": "TINYINT",
-    "product": "VARCHAR",
-    "moment": "VARCHAR",
-    "units": "VARCHAR",
-    "sweep_index": "SMALLINT",
-    "elevation": "FLOAT",
-    "sweep_time": "TIMESTAMPTZ",
-    "west": "DOUBLE",
-    "south": "DOUBLE",
-    "east": "DOUBLE",
-    "north": "DOUBLE",
-    "corners": "VARCHAR",
-    "vmin": "FLOAT",
-    "vmax": "FLOAT",
-    "partition": "VARCHAR",
-    "png_key": "VARCHAR",
-    "json_key": "VARCHAR",
-    "cog_key": "VARCHAR",
-}
+COLUMNS: dict[str, str] = columns_of(SWEEPS_SCHEMA)
 SweepIdPath = Annotated[str, Path(pattern=SWEEP_ID_PATTERN, examples=["KLOT-L2-VOL-20210625T075154Z-REF-00"])]
 
 # Sweep files: (catalog column, media type, description)
@@ -132,7 +112,8 @@ def query_sweeps(session: Session, q: SweepsQuery) -> tuple[list[dict[str, Any]]
     return rows, next_cursor
 
 
-def _sweep_row(session: Session, sweep_id: str) -> dict[str, Any]:
+def sweep_row(session: Session, sweep_id: str) -> dict[str, Any]:
+    """The catalog row of one sweep; ``NotFoundError`` when the catalog has none."""
     snap = session.snapshot
     row = None
     if snap.has_table(TABLE):
@@ -190,13 +171,13 @@ def _file_route(ext: str):
         settings: SettingsDep,
     ) -> Response:
         with snapshots.session() as session:
-            row = _sweep_row(session, sweep_id)
+            row = sweep_row(session, sweep_id)
         key = row.get(column)
         if not key:
             raise NotFoundError(f"sweep {sweep_id!r} has no {ext} file")
         data = objects.read(key, what=f"the {ext} file of sweep {sweep_id!r}")
         etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-        headers = cache_headers(settings.file_max_age, etag, immutable=True)
+        headers = cache_headers(settings.api.file_max_age, etag, immutable=True)
         if etag_matches(request, etag):
             return Response(status_code=304, headers=headers)
         return Response(data, media_type=media_type, headers=headers)
@@ -236,7 +217,7 @@ def get_sweep(
 ) -> Any:
     """One sweep's catalog row, with links to its files and tiles."""
     with read.snapshots.session() as session:
-        row = _sweep_row(session, sweep_id)
+        row = sweep_row(session, sweep_id)
         if (not_modified := read.not_modified(session.snapshot)) is not None:
             return not_modified
     return present(row, read.root)

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from radar_assets.lib.catalog import Catalog
-from radar_assets.lib.store import ObjectStore, open_store
+from radar_assets.lib.store import ObjectStore, store_from_url
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -17,11 +17,13 @@ class StoreResource(dg.ConfigurableResource):
     access_key_id: str | None = None
     secret_access_key: str | None = None
     region: str | None = None
+    anonymous: bool = False
 
     def get_store(self) -> ObjectStore:
-        return open_store(
+        return store_from_url(
             self.url,
             endpoint_url=self.endpoint_url,
+            anonymous=self.anonymous,
             access_key_id=self.access_key_id,
             secret_access_key=self.secret_access_key,
             region=self.region,

@@ -1,40 +1,21 @@
-"""Dagster layer of the live-feed family: ``live_echoes``, its feed sensor and checks, the spool resource.
+"""Dagster layer of the live-feed family: ``live_echoes``, its feed sensor and checks, the spool resource."""
 
-``definitions.py`` picks up ``assets``, ``asset_checks``, ``sensors`` and ``family_resources`` (``resources``
-is the same dict).
-"""
-
-import os
+import dagster as dg
 
 from radar_assets.defs.echoes.assets import FEED_POOL, live_echoes
 from radar_assets.defs.echoes.checks import asset_checks
 from radar_assets.defs.echoes.resources import FeedSpoolResource
 from radar_assets.defs.echoes.sensors import sensors
-from radar_assets.settings import paths
+from radar_assets.settings import Settings
 
 
-def _spool_resource() -> FeedSpoolResource:
-    import dagster as dg
-
-    spool = (
-        dg.EnvVar("RADAR_ASSETS_SPOOL_DIR") if "RADAR_ASSETS_SPOOL_DIR" in os.environ else str(paths().spool)
+def build_defs(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[live_echoes],
+        asset_checks=asset_checks,
+        sensors=sensors,
+        resources={"feed_spool": FeedSpoolResource(spool_dir=str(settings.feed.spool_dir))},
     )
-    return FeedSpoolResource(spool_dir=spool)
 
 
-assets = [live_echoes]
-jobs: list = []
-schedules: list = []
-resources = {"feed_spool": _spool_resource()}
-family_resources = resources
-
-__all__ = [
-    "FEED_POOL",
-    "asset_checks",
-    "assets",
-    "family_resources",
-    "jobs",
-    "resources",
-    "schedules",
-    "sensors",
-]
+__all__ = ["FEED_POOL", "build_defs"]

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from radar_assets.lib.scans import DEFAULT_LEVEL3_PRODUCTS
-from radar_assets.lib.store import ObjectStore, open_store
+from radar_assets.lib.store import ObjectStore, store_from_url
 
 
 class RadarSourceResource(dg.ConfigurableResource):
@@ -26,7 +26,7 @@ class RadarSourceResource(dg.ConfigurableResource):
     level3_products: list[str] = Field(default=list(DEFAULT_LEVEL3_PRODUCTS))
 
     def _open(self, url: str) -> ObjectStore:
-        return open_store(
+        return store_from_url(
             url,
             endpoint_url=self.endpoint_url,
             access_key_id=self.access_key_id,

@@ -9,11 +9,12 @@ from pydantic import Field
 from radar_assets.defs.partitions import site_day_key, sites_partitions
 from radar_assets.defs.scans.assets import raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
+from radar_assets.lib import partitions as keys
 from radar_assets.lib.scans import list_partition_sources
 
 
 def source_watermarks(source: RadarSourceResource, sites: list[str], days: list[str]) -> dict[str, str]:
-    """``site|day`` -> a watermark that changes whenever a file is added to or replaced in that site-day."""
+    """Site-day key -> a watermark that changes whenever a file is added to or replaced in that site-day."""
     level2, level3 = source.level2(), source.level3()
     marks = {}
     for site in sites:
@@ -21,7 +22,7 @@ def source_watermarks(source: RadarSourceResource, sites: list[str], days: list[
             found = list_partition_sources(level2, site, day, source.level3_products, level3)
             if found:
                 newest = max(parsed.key for parsed, _ in found)
-                marks[f"{site}|{day}"] = f"{len(found)}:{sum(size for _, size in found)}:{newest}"
+                marks[keys.site_day(site, day)] = f"{len(found)}:{sum(size for _, size in found)}:{newest}"
     return marks
 
 
@@ -44,14 +45,14 @@ def raw_scans_source_sensor(
     requests = [
         dg.RunRequest(
             run_key=f"raw_scans:{site_day}:{mark}",
-            partition_key=site_day_key(*site_day.split("|")),
+            partition_key=site_day_key(*keys.split_site_day(site_day)),
             tags={"radar-assets/trigger": "source-sensor"},
         )
         for site_day, mark in sorted(marks.items())
         if seen.get(site_day) != mark
     ]
     # Keep only the watched window in the cursor so it does not grow without bound.
-    cursor = {k: v for k, v in {**seen, **marks}.items() if k.split("|")[1] in days}
+    cursor = {k: v for k, v in {**seen, **marks}.items() if keys.split_site_day(k)[1] in days}
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
 
 

@@ -7,7 +7,9 @@ from pydantic import Field
 
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import site_day_partitions
+from radar_assets.defs.resources import RenderResource
 from radar_assets.defs.scans.assets import raw_scans
+from radar_assets.lib.partitions import asset_scoped
 from radar_assets.lib.scans import tables_equal
 from radar_assets.lib.sweeps import MAX_BOUNDS_KM, coverage_problems, render_partition
 
@@ -48,15 +50,20 @@ def _reject_reasons(table) -> list[tuple[str, str]]:
     description="Sweep imagery in EPSG:3857 (transparent PNG + bounds JSON) and Cloud-Optimized GeoTIFFs of the values.",
 )
 def rendered_sweeps(
-    context: dg.AssetExecutionContext, config: RenderConfig, store: StoreResource, catalog: CatalogResource
+    context: dg.AssetExecutionContext,
+    config: RenderConfig,
+    store: StoreResource,
+    catalog: CatalogResource,
+    render: RenderResource,
 ) -> dg.MaterializeResult:
+    render.apply()
     cat = catalog.get_catalog()
     partition = context.partition_key
     scans = cat.read_partition("scans", partition)
     if scans is None:
         raise dg.Failure(f"no raw_scans rows for partition {partition}: materialise raw_scans first")
     previous = cat.read_partition("sweeps", partition)
-    rejects_partition = f"rendered_sweeps|{partition}"
+    rejects_partition = asset_scoped("rendered_sweeps", partition)
     previous_rejects = cat.read_partition("rejects", rejects_partition)
 
     def progress(done: int, total: int) -> None:

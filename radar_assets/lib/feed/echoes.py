@@ -99,7 +99,7 @@ ECHOES_SCHEMA = pa.schema(
         ("partition", pa.string()),
     ]
 )
-SCANS_SCHEMA = pa.schema(
+ECHO_SCANS_SCHEMA = pa.schema(
     [
         ("station", pa.string()),
         ("channel", pa.int16()),
@@ -125,7 +125,7 @@ GAPS_SCHEMA = pa.schema(
         ("partition", pa.string()),
     ]
 )
-REJECTS_SCHEMA = pa.schema(
+FEED_REJECTS_SCHEMA = pa.schema(
     [
         ("received_at", TS),
         ("endpoint", pa.string()),
@@ -249,7 +249,7 @@ def scan_table(records: pa.Table, following: pa.Table | None, partition: str) ->
     tells whether they are complete; its own scans are not returned.
     """
     if records.num_rows == 0:
-        return SCANS_SCHEMA.empty_table()
+        return ECHO_SCANS_SCHEMA.empty_table()
     cols = [
         "station",
         "channel",
@@ -276,7 +276,7 @@ def scan_table(records: pa.Table, following: pa.Table | None, partition: str) ->
     scan_no = np.zeros(n, np.int64)
     for g0, g1 in _runs(group_id):
         scan_no[g0:g1] = np.cumsum(starts[g0:g1])
-    out: dict[str, list] = {k: [] for k in SCANS_SCHEMA.names}
+    out: dict[str, list] = {k: [] for k in ECHO_SCANS_SCHEMA.names}
     # Each (group, scan_no > 0) run is one scan; keep it only if it starts with one of this hour's records.
     boundary = np.ones(n, bool)
     boundary[1:] = key_change[1:] | (scan_no[1:] != scan_no[:-1])
@@ -304,7 +304,7 @@ def scan_table(records: pa.Table, following: pa.Table | None, partition: str) ->
     return pa.table(
         {**out, "scan_start": pa.array(out["scan_start"], pa.int64()).cast(TS),
          "scan_end": pa.array(out["scan_end"], pa.int64()).cast(TS)},
-        schema=SCANS_SCHEMA,
+        schema=ECHO_SCANS_SCHEMA,
     )  # fmt: skip
 
 
@@ -398,7 +398,7 @@ def rejects_table(rejects: Sequence[RejectFrame], partition: str) -> pa.Table:
             "spool_offset": pa.array([r.offset for r in rejects], pa.int64()),
             "partition": [partition] * len(rejects),
         },
-        schema=REJECTS_SCHEMA,
+        schema=FEED_REJECTS_SCHEMA,
     )
 
 

@@ -39,7 +39,6 @@ Invariants
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
 import os
 import struct
@@ -53,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from radar_assets.lib.feed.wire import Accepted
+from radar_assets.lib.partitions import HOUR_US, hour_key, hour_start_us  # noqa: F401 (re-exported)
 
 SEG_MAGIC = b"RASPOOL1"
 SEG_HEADER = struct.Struct("<8sIIq16s")  # magic, version, kind, created ns, session id
@@ -66,23 +66,7 @@ REJ_META = struct.Struct(
 REJ_FRAME = struct.Struct("<II")  # original length, kept length
 KIND_RECORDS, KIND_REJECTS = 0, 1
 VERSION = 1
-HOUR_US = 3_600_000_000
 MAX_FRAME_PAYLOAD = 64 << 20  # anything claiming more is corruption, not a frame
-
-
-def hour_key(t_us: int) -> str:
-    """Dagster hourly partition key (``2026-11-21-14:00``) of a time in microseconds since the epoch."""
-    return _hour_key(t_us // HOUR_US)
-
-
-@functools.lru_cache(maxsize=4096)
-def _hour_key(hour: int) -> str:
-    return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d-%H:%M")
-
-
-def hour_start_us(key: str) -> int:
-    """Inverse of :func:`hour_key`: the first microsecond of the hour."""
-    return int(datetime.strptime(key, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC).timestamp()) * 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -265,15 +265,19 @@ def compute_polar_lookup(grid: Grid, lat: float, lon: float, max_ground_m: float
 LOOKUP_CACHE_VERSION = 1
 
 
+#: Where the on-disk lookup cache lives; ``None`` disables it. Set by the entry points from
+#: ``Settings.render`` (:func:`set_lookup_cache_dir`); lib code never reads the environment.
+_CACHE_DIR: list[Path | None] = [Path.home() / ".cache" / "radar-assets" / "lookups"]
+
+
+def set_lookup_cache_dir(path: str | Path | None) -> None:
+    """Use ``path`` for the on-disk lookup cache of this process (``None`` disables it)."""
+    _CACHE_DIR[0] = Path(path).expanduser() if path is not None else None
+
+
 def lookup_cache_dir() -> Path | None:
-    """Directory of the on-disk lookup cache: ``$RADAR_ASSETS_CACHE_DIR`` (``""``, ``0`` or ``off``
-    disables it) or ``~/.cache/radar-assets/lookups``."""
-    env = os.environ.get("RADAR_ASSETS_CACHE_DIR")
-    if env is not None:
-        if env.strip().lower() in ("", "0", "off", "none"):
-            return None
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "radar-assets" / "lookups"
+    """Directory of the on-disk lookup cache (``None``: disabled); see :func:`set_lookup_cache_dir`."""
+    return _CACHE_DIR[0]
 
 
 @lru_cache(maxsize=1)

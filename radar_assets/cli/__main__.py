@@ -1,0 +1,3 @@
+from radar_assets.cli import main
+
+main()
