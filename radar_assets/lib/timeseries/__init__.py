@@ -1,0 +1,1 @@
+"""Zonal time series: per-scan summaries over registered boundaries and the transforms served on them."""
