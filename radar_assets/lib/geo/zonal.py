@@ -520,7 +520,8 @@ def stats_from_histogram(
     if rows.size == 0:
         return out
     h, c, count = h[rows], c[rows], count[rows]
-    out["mean"][rows] = (h @ values) / count
+    # Row-wise sums, not a matrix product: BLAS would make a boundary's last bits depend on the others.
+    out["mean"][rows] = (h * values).sum(axis=1) / count
     present = c > 0
     out["min"][rows] = values[np.argmax(present, axis=1)]
     out["max"][rows] = values[present.shape[1] - 1 - np.argmax(present[:, ::-1], axis=1)]
