@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from radar_assets.defs import catalog, echoes, scans, sweeps
+from radar_assets.defs import automation, catalog, echoes, scans, sweeps
 from radar_assets.defs.resources import shared_resources
 from radar_assets.settings import Settings, load_settings
 
@@ -27,6 +27,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         *families,
         catalog.build_defs(settings, upstream),
+        automation.build_defs([asset for family in families for asset in family.assets or []]),
         dg.Definitions(resources=shared_resources(settings)),
     )
 

@@ -5,6 +5,7 @@ import base64
 import dagster as dg
 from pydantic import Field
 
+from radar_assets.defs.automation import SITE_DAY_DOWNSTREAM
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import site_day_partitions
 from radar_assets.defs.resources import RenderResource
@@ -36,6 +37,7 @@ def _reject_reasons(table) -> list[tuple[str, str]]:
     partitions_def=site_day_partitions,
     deps=[raw_scans],
     group_name="sweeps",
+    automation_condition=SITE_DAY_DOWNSTREAM,
     kinds={"png", "geotiff", "parquet"},
     check_specs=[
         dg.AssetCheckSpec(
