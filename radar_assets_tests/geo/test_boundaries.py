@@ -153,3 +153,15 @@ def test_geojson_feature_of_a_row(tmp_path, broken_file):
     assert feature["id"] == "good" and feature["geometry"]["type"] == "Polygon"
     assert feature["properties"]["attributes"] == {"ID": "good", "NAME": "good"}
     assert isinstance(load.rows, pa.Table)
+
+
+def test_shipped_counties_register_without_shared_data(tmp_path):
+    shipped = reg.shipped_boundaries()
+    assert [s.path.name for s in shipped] == ["illinois_counties.geojson", "oklahoma_counties.geojson"]
+    catalog = local_catalog(tmp_path / "home")
+    for item in shipped:
+        load = reg.read_boundaries(item.path, item.id_field, item.name_field, prefix=item.prefix)
+        assert load.rejects == []
+        reg.register(catalog, load)
+    ids = reg.registered(catalog).column("id").to_pylist()
+    assert len(ids) == 102 + 77 and "IL-17031" in ids and "OK-40109" in ids

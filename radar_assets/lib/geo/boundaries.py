@@ -469,3 +469,30 @@ def to_geojson_feature(row: dict, include_geometry: bool = True) -> dict:
             "attributes": json.loads(row["properties"]) if row.get("properties") else {},
         },
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# Boundaries shipped with the package (the demo's counties)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShippedBoundaries:
+    """A boundary file inside the package: where it is and how to register it."""
+
+    path: Path
+    id_field: str
+    name_field: str
+    prefix: str
+    sites: tuple[str, ...]  # the radar sites whose coverage it is for
+
+
+def shipped_boundaries() -> list[ShippedBoundaries]:
+    """The county files shipped in ``radar_assets/data/boundaries`` (public-domain Census polygons)."""
+    from importlib.resources import files
+
+    root = Path(str(files("radar_assets") / "data" / "boundaries"))
+    return [
+        ShippedBoundaries(root / "illinois_counties.geojson", "FIPS", "NAME", "IL-", ("KLOT",)),
+        ShippedBoundaries(root / "oklahoma_counties.geojson", "FIPS", "NAME", "OK-", ("KTLX", "KOUN")),
+    ]
