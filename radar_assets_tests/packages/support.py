@@ -125,5 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    # Skip interpreter teardown: native thread pools (Arrow, GDAL) occasionally abort in their static
+    # destructors ("terminate called without an active exception") after the work is done.
+    os._exit(code)

@@ -446,9 +446,11 @@ def test_two_processes_publishing_one_partition_at_once_never_corrupt_it(tmp_pat
             _publisher(tmp_path, b, "--lock-dir", str(tmp_path / "locks"), "--start-at", str(start_at))
             for b in rivals
         ]
-        for p in procs:
+        for p, b in zip(procs, rivals, strict=True):
             out, err = p.communicate(timeout=120)
             assert p.returncode == 0, err
+            status, version = out.split()
+            assert status in ("written", "switched", "unchanged") and version == b.version
         row = current_package(catalog, one.boundary, DAY)
         assert row["version"] in {one.version, two.version}
         check = verify_package(store, row["datapackage_key"])

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from radar_assets.api.routers import echoes, events, health, products, scans, sites, sweeps, tiles
+from radar_assets.api.routers import echoes, events, health, legend, packages, products, scans, sites, sweeps, tiles
 
-ROUTERS = (health, sites, scans, sweeps, products, echoes, events, tiles)
+ROUTERS = (health, sites, scans, sweeps, products, echoes, events, tiles, legend, packages)

@@ -47,7 +47,7 @@ from radar_assets.lib.store import ObjectStore
 #: Bump when the layout or encoding of packages changes (part of every version hash).
 PACKAGE_FORMAT = 1
 PACKAGES_PREFIX = "packages"
-_BOUNDARY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_BOUNDARY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 REFLECTIVITY_PRODUCTS = frozenset({"REF", "N0Q", "N0B", "N0R"})
 
 
@@ -58,7 +58,7 @@ class Boundary:
     Attributes
     ----------
     id : str
-        Registry id (``[A-Za-z0-9][A-Za-z0-9_.-]*``; it becomes part of store keys).
+        Registry id (``[A-Za-z0-9][A-Za-z0-9_.:-]*``, as the registry normalises them; part of store keys).
     name : str
         Display name.
     geometry : shapely geometry
@@ -76,7 +76,7 @@ class Boundary:
 def check_boundary_id(boundary: str) -> str:
     if not _BOUNDARY_ID.match(boundary or ""):
         raise ValueError(
-            f"boundary id {boundary!r} is not usable in a package key ([A-Za-z0-9][A-Za-z0-9_.-]*)"
+            f"boundary id {boundary!r} is not usable in a package key ([A-Za-z0-9][A-Za-z0-9_.:-]*)"
         )
     return boundary
 
@@ -323,7 +323,7 @@ def build_package(
     }
     sources = [*archive_sources, *([boundary.source] if boundary.source else [])]
     descriptor = build_descriptor(
-        name=f"radar-{boundary.id}-{day}".lower(),
+        name=re.sub(r"[^a-z0-9._-]", "-", f"radar-{boundary.id}-{day}".lower()),
         title=f"Weather radar over {boundary.name} on {day}",
         description=(
             f"NEXRAD radar products of {day} clipped to {boundary.name} ({boundary.id}) with a polygon mask "

@@ -34,7 +34,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -64,7 +64,7 @@ PACKAGES_SCHEMA = pa.schema(
     [
         ("boundary", pa.string()),
         ("boundary_name", pa.string()),
-        ("day", pa.date32()),
+        ("day", pa.string()),  # YYYY-MM-DD (ISO text sorts and compares as dates)
         ("version", pa.string()),
         ("resource_count", pa.int32()),
         ("total_bytes", pa.int64()),
@@ -130,7 +130,7 @@ def package_row(built: BuiltPackage, datapackage: bytes, run_id: str, published_
     return {
         "boundary": built.boundary,
         "boundary_name": built.boundary_name,
-        "day": date.fromisoformat(built.day),
+        "day": built.day,
         "version": built.version,
         "resource_count": len(built.files),
         "total_bytes": sum(len(f.data) for f in built.files) + len(datapackage),
