@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from radar_assets.defs import automation, catalog, echoes, scans, sweeps
+from radar_assets.defs import automation, catalog, echoes, packages, scans, sweeps
 from radar_assets.defs.resources import shared_resources
 from radar_assets.settings import Settings, load_settings
 
 #: Families whose assets write catalog rows; ``catalog_snapshot`` depends on all of their assets.
-FAMILIES = (scans, sweeps, echoes)
+FAMILIES = (scans, sweeps, echoes, packages)
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
