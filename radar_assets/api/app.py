@@ -20,6 +20,7 @@ from radar_assets.api.errors import ERROR_STATUS, error_body, status_for
 from radar_assets.api.middleware import ReadOnlyMiddleware
 from radar_assets.api.routers import ROUTERS
 from radar_assets.api.snapshot import SnapshotManager
+from radar_assets.api.static import install_pages
 from radar_assets.settings import Settings, load_settings, open_store
 
 
@@ -69,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         lifespan=lifespan,
         dependencies=[Depends(reject_repeated_parameters)],
+        # Served by install_pages with local assets (FastAPI's defaults load them from a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.snapshots = snapshots
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_exception_handler(exc_type, _domain_error)
     for module in ROUTERS:
         app.include_router(module.router)
+    install_pages(app)
 
     app.add_middleware(ReadOnlyMiddleware)
     if settings.cors_origins:  # outermost, so preflight OPTIONS requests are answered before the 405

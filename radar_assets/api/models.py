@@ -244,6 +244,22 @@ class SweepsQuery(_TimeRange, _Paged):
     cursor: Cursor = None
 
 
+class LatestSweepsQuery(QueryModel):
+    site: Site
+    moment: Moment = "REF"
+    elevation: float | None = Field(
+        None, ge=-2, le=90, allow_inf_nan=False, description="Degrees; omit for every elevation."
+    )
+    elevation_tolerance: float = Field(0.1, ge=0, le=5, allow_inf_nan=False)
+    scans: int = Field(1, ge=1, le=100, description="How many of the site's most recent scans.")
+
+
+class LegendQuery(QueryModel):
+    format: Literal["json", "png"] = "json"
+    width: int = Field(256, ge=16, le=2048, description="Width of the PNG colour bar in pixels.")
+    height: int = Field(16, ge=4, le=256, description="Height of the PNG colour bar in pixels.")
+
+
 class SitesQuery(QueryModel):
     level: Level | None = None
 
@@ -278,7 +294,11 @@ COLORMAPS = ("viridis", "turbo", "magma", "plasma", "inferno", "cividis", "gist_
 
 
 class TileQuery(QueryModel):
-    colormap: Literal[COLORMAPS] = "turbo"  # type: ignore[valid-type]
+    colormap: Literal[("table", *COLORMAPS)] = Field(  # type: ignore[valid-type]
+        "table",
+        description="`table`: the moment's own colour table, as the sweep PNGs and `/legend/{moment}` show it; "
+        "otherwise a colormap stretched over the sweep's vmin..vmax.",
+    )
     tilesize: TileSize = TileSize.small
 
 
@@ -367,6 +387,34 @@ class Sweep(BaseModel):
     tiles_url: str | None = Field(None, description="XYZ template of the sweep's map tiles.")
 
 
+class LatestSweeps(BaseModel):
+    site: str
+    moment: str
+    items: list[Sweep] = Field(
+        description="Newest scan first; one sweep per scan and elevation (split cuts resolved to the lowest sweep "
+        "index carrying the moment)."
+    )
+    snapshot: str
+
+
+class LegendStop(BaseModel):
+    value: float
+    color: str
+    alpha: float
+    label: str
+
+
+class Legend(BaseModel):
+    moment: str
+    table: str
+    kind: Literal["steps", "linear", "categorical"]
+    units: str
+    vmin: float
+    vmax: float
+    stops: list[LegendStop]
+    text: str = Field(description="The legend as a sentence (text alternative of the colour bar).")
+
+
 class SweepPage(BaseModel):
     items: list[Sweep]
     next_cursor: str | None
@@ -423,6 +471,8 @@ class Echo(BaseModel):
     frequency: int | None = None
     noise: Num = None
     partition: str | None = None
+    station_lat: Num = Field(None, description="Station latitude (degrees), from the SuperDARN station table.")
+    station_lon: Num = Field(None, description="Station longitude (degrees).")
 
 
 class EchoPage(BaseModel):
@@ -442,6 +492,8 @@ class EchoScan(BaseModel):
     mean_power: Num = None
     mean_width: Num = None
     partition: str | None = None
+    station_lat: Num = Field(None, description="Station latitude (degrees), from the SuperDARN station table.")
+    station_lon: Num = Field(None, description="Station longitude (degrees).")
 
 
 class EchoScanPage(BaseModel):

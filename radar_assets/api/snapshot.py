@@ -13,14 +13,17 @@ requests run concurrently in FastAPI's threadpool.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +32,7 @@ from typing import Any
 import duckdb
 
 from radar_assets.api.errors import CatalogUnavailableError
-from radar_assets.lib.catalog import CatalogError, open_snapshot
+from radar_assets.lib.catalog import CatalogError, open_snapshot, partition_file
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,10 @@ class Snapshot:
         self.columns: dict[str, dict[str, str]] = {}
         self.row_counts: dict[str, int] = {}
         self.published_at: datetime | None = None
+        #: (table, partition file uri) -> file version: what the snapshot was built from.
+        self.files: dict[tuple[str, str], str] = {}
+        #: Hash of the catalog content (its files and versions): equal fingerprints, equal catalogs.
+        self.fingerprint = self.version
         self._load_meta()
 
     def _load_meta(self) -> None:
@@ -135,6 +142,11 @@ class Snapshot:
                         counts = {str(k): int(v) for k, v in dict(loaded).items()}
                     except (TypeError, ValueError):
                         counts = None
+            if {"table_name", "uri", "version"} <= set(self.columns.get("catalog_files", {})):
+                rows = cur.execute("SELECT table_name, uri, version FROM catalog_files").fetchall()
+                self.files = {(str(t), str(u)): str(v) for t, u, v in rows}
+                digest = hashlib.sha256(json.dumps(sorted(self.files.items())).encode())
+                self.fingerprint = digest.hexdigest()[:32]
             if counts is None:
                 counts = {}
                 for table in self.data_tables():
@@ -256,8 +268,70 @@ class Session:
         return out
 
 
+@dataclass(frozen=True)
+class Publication:
+    """One snapshot as the manager first saw it, compared with the one it replaced.
+
+    ``changed`` is False when the new file holds the same catalog files as the previous one (a publish
+    with nothing new); ``new_sweeps`` lists the sweep ids the new snapshot added (None: unknown, e.g. the
+    first snapshot this process opened).
+    """
+
+    version: str
+    previous_version: str | None
+    published_at: datetime | None
+    row_counts: dict[str, int]
+    changed: bool
+    new_sweeps: tuple[str, ...] | None
+
+
+def new_sweep_ids(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
+    """Sweep ids in ``new`` and not in ``old``, read only from the ``sweeps`` partitions whose file changed."""
+    changed = {
+        uri.rsplit("/", 1)[-1].removesuffix(".parquet")
+        for (table, uri), version in new.files.items()
+        if table == "sweeps" and old.files.get((table, uri)) != version
+    }
+    if not changed or not new.has_table("sweeps"):
+        return ()
+
+    def ids(snap: Snapshot, partitions: list[str]) -> list[str]:
+        cur = snap.acquire()
+        if cur is None:
+            return []
+        try:
+            marks = ", ".join("?" for _ in partitions)
+            return [
+                r[0]
+                for r in cur.execute(
+                    f'SELECT "sweep_id" FROM sweeps WHERE "partition" IN ({marks}) AND "sweep_id" IS NOT NULL '
+                    'ORDER BY "sweep_time", "sweep_id"',
+                    partitions,
+                ).fetchall()
+            ]
+        finally:
+            snap.release(cur)
+
+    cur = new.acquire()
+    if cur is None:
+        return ()
+    try:
+        names = [r[0] for r in cur.execute('SELECT DISTINCT "partition" FROM sweeps').fetchall()]
+    finally:
+        new.release(cur)
+    partitions = [p for p in names if p is not None and partition_file(p) in changed]
+    if not partitions:
+        return ()
+    before = set(ids(old, partitions)) if old.has_table("sweeps") else set()
+    return tuple(i for i in ids(new, partitions) if i not in before)
+
+
 class SnapshotManager:
-    """Newest snapshot at ``path``, re-checked at most every ``check_interval`` seconds."""
+    """Newest snapshot at ``path``, re-checked at most every ``check_interval`` seconds.
+
+    It remembers the last ``history`` publications it saw (:class:`Publication`), so an event stream can
+    say what changed since any recent version a client names.
+    """
 
     def __init__(
         self,
@@ -276,6 +350,7 @@ class SnapshotManager:
         self._snapshot: Snapshot | None = None
         self._checked = -math.inf
         self._lock = threading.Lock()
+        self._history: deque[Publication] = deque(maxlen=256)
 
     def current(self) -> Snapshot:
         """The newest snapshot; stats the path when the last check is ``check_interval`` old."""
@@ -306,10 +381,44 @@ class SnapshotManager:
                     return snap
                 raise CatalogUnavailableError("the catalog snapshot cannot be opened") from None
             self._snapshot = new
+            self._record(snap, new)
             if snap is not None:
                 snap.retire()
             log.info("catalog snapshot %s opened (%s)", new.version, new.row_counts)
             return new
+
+    def _record(self, old: Snapshot | None, new: Snapshot) -> None:
+        new_sweeps: tuple[str, ...] | None = None
+        if old is not None:
+            try:
+                new_sweeps = new_sweep_ids(old, new)
+            except duckdb.Error as exc:  # an announcement is not worth failing a request for
+                log.warning("cannot list the new sweeps of snapshot %s: %s", new.version, exc)
+        self._history.append(
+            Publication(
+                version=new.version,
+                previous_version=old.version if old is not None else None,
+                published_at=new.published_at,
+                row_counts=dict(new.row_counts),
+                changed=old is None or old.fingerprint != new.fingerprint,
+                new_sweeps=new_sweeps,
+            )
+        )
+
+    def publication(self, version: str | None) -> Publication | None:
+        """The remembered publication of ``version`` (None when it is unknown or too old)."""
+        for pub in reversed(self._history):
+            if pub.version == version:
+                return pub
+        return None
+
+    def publications_since(self, version: str) -> list[Publication] | None:
+        """Publications after ``version`` up to the newest, oldest first; None when ``version`` is not remembered."""
+        history = list(self._history)
+        for i in range(len(history) - 1, -1, -1):
+            if history[i].version == version:
+                return history[i + 1 :]
+        return None
 
     def _open(self, ident: Ident) -> Snapshot:
         con = open_snapshot(self.path, isolated=True, config=self.duckdb_config)

@@ -210,8 +210,10 @@ def test_tiles_render_the_cog(client):
         ).status_code
         == 304
     )
-    # Outside the COG: 404; outside the zoom level's grid: 422; unknown colormap: 422.
-    assert client.get(f"/tiles/{FILE_SWEEP}/{z}/0/0.png").status_code == 404
+    # Outside the COG: an empty transparent tile; outside the zoom level's grid: 422; unknown colormap: 422.
+    outside = client.get(f"/tiles/{FILE_SWEEP}/{z}/0/0.png")
+    assert outside.status_code == 200 and outside.headers["content-type"] == "image/png"
+    assert not np.asarray(Image.open(io.BytesIO(outside.content)).convert("RGBA"))[..., 3].any()
     bad = client.get(f"/tiles/{FILE_SWEEP}/2/4/0.png")
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "x"]
     assert client.get(f"/tiles/{FILE_SWEEP}/{z}/{x}/{y}.png", params={"colormap": "nope"}).status_code == 422

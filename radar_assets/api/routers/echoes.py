@@ -19,6 +19,7 @@ from radar_assets.api.snapshot import Session
 from radar_assets.api.sql import Where
 from radar_assets.lib.catalog import columns_of  # noqa: E402
 from radar_assets.lib.feed.echoes import ECHO_SCANS_SCHEMA, ECHOES_SCHEMA  # noqa: E402
+from radar_assets.lib.feed.stations import station_location
 
 router = APIRouter(tags=["echoes"])
 
@@ -35,6 +36,8 @@ SCAN_COLUMNS: dict[str, str] = columns_of(
      "partition"],
 )  # fmt: skip
 SCAN_ORDER = ("scan_start", "station")
+# Added to every row from the station table (not catalog columns: a station does not move).
+LOCATION = ("station_lat", "station_lon")
 
 
 def _page(
@@ -63,6 +66,8 @@ def _page(
     if len(rows) > q.limit:
         rows = rows[: q.limit]
         next_cursor = encode_cursor(kind, tuple(rows[-1][c] for c in order))
+    for row in rows:
+        row["station_lat"], row["station_lon"] = station_location(row.get("station"))
     return rows, next_cursor
 
 
@@ -78,7 +83,7 @@ def _answer(
         headers = dict(response.headers.items())
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
-        return Response(csv_bytes(columns, rows), media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(csv_bytes([*columns, *LOCATION], rows), media_type="text/csv; charset=utf-8", headers=headers)
     body = {"items": rows, "next_cursor": next_cursor, "limit": q.limit, "snapshot": version}
     return json_response(body, response.headers)
 

@@ -3,7 +3,8 @@
 The stream polls the snapshot path (a stat, in a worker thread, every ``events_poll_interval`` seconds)
 and never holds a DuckDB cursor, so any number of listeners costs the server almost nothing. On connect it
 sends the current state (unless the client's ``Last-Event-ID`` is already that snapshot), then one
-``event: catalog`` per new snapshot with the row counts and the rows added since the previous one.
+``event: catalog`` per publication that changed the catalog (a re-publish of the same files is silent) with
+the row counts, the rows added and the ids of the sweeps added since the snapshot the client saw.
 """
 
 from __future__ import annotations
@@ -21,23 +22,41 @@ from radar_assets.api.dependencies import SettingsDep, SnapshotsDep
 from radar_assets.api.errors import CatalogUnavailableError
 from radar_assets.api.middleware import HEAD_FLAG
 from radar_assets.api.models import EventsQuery
-from radar_assets.api.snapshot import Snapshot, SnapshotManager
+from radar_assets.api.snapshot import Publication, Snapshot, SnapshotManager
 
 router = APIRouter(tags=["events"])
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def catalog_event(snap: Snapshot, previous: Snapshot | None) -> str:
+#: At most this many new sweep ids are listed in one event (``new_sweeps_truncated`` says when more came).
+MAX_NEW_SWEEPS = 500
+
+
+def catalog_event(
+    snap: Snapshot,
+    previous: Publication | None,
+    publications: list[Publication] | None,
+) -> str:
+    """One ``catalog`` event for ``snap``, relative to ``previous`` (the snapshot the client saw).
+
+    ``publications`` are the ones between them (None: unknown, so ``new_sweeps`` is None and a client
+    should re-read what it shows).
+    """
     new_rows = None
     if previous is not None:
         new_rows = {t: n - previous.row_counts.get(t, 0) for t, n in snap.row_counts.items()}
+    new_sweeps: list[str] | None = None
+    if publications is not None and all(p.new_sweeps is not None for p in publications):
+        new_sweeps = [i for p in publications for i in p.new_sweeps or ()]
     data = {
         "version": snap.version,
         "previous_version": previous.version if previous is not None else None,
         "published_at": snap.published_at.isoformat() if snap.published_at else None,
         "row_counts": snap.row_counts,
         "new_rows": new_rows,
+        "new_sweeps": new_sweeps[:MAX_NEW_SWEEPS] if new_sweeps is not None else None,
+        "new_sweeps_truncated": new_sweeps is not None and len(new_sweeps) > MAX_NEW_SWEEPS,
     }
     return f"event: catalog\nid: {snap.version}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
@@ -50,10 +69,13 @@ async def catalog_events(
     max_events: int | None,
     last_event_id: str | None,
 ) -> AsyncIterator[str]:
+    """The first event is the current state (skipped when ``last_event_id`` is current); then one event per
+    publication that changed the catalog. A re-publish of identical files is not announced."""
     import anyio
 
     yield f"retry: {int(max(poll_interval, 1.0) * 1000)}\n\n"
-    previous: Snapshot | None = None
+    announced: str | None = last_event_id or None  # the version the client has
+    seen = announced  # the newest version looked at (a silent re-publish moves it, not ``announced``)
     sent = 0
     last_write = time.monotonic()
     while max_events is None or sent < max_events:
@@ -61,12 +83,13 @@ async def catalog_events(
             snap = await run_in_threadpool(snapshots.current)
         except CatalogUnavailableError:
             snap = None
-        if snap is not None and (previous is None or snap.version != previous.version):
-            if previous is None and snap.version == last_event_id:
-                previous = snap  # the client saw this snapshot before reconnecting
-            else:
-                yield catalog_event(snap, previous)
-                previous = snap
+        if snap is not None and snap.version != seen:
+            publications = snapshots.publications_since(announced) if announced is not None else None
+            seen = snap.version
+            if publications is None or any(p.changed for p in publications):
+                previous = snapshots.publication(announced) if announced is not None else None
+                yield catalog_event(snap, previous, publications)
+                announced = snap.version
                 sent += 1
                 last_write = time.monotonic()
                 continue

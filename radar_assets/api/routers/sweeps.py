@@ -16,6 +16,8 @@ from radar_assets.api.dependencies import CatalogReadDep, ObjectsDep, SettingsDe
 from radar_assets.api.errors import NotFoundError
 from radar_assets.api.models import (
     SWEEP_ID_PATTERN,
+    LatestSweeps,
+    LatestSweepsQuery,
     NoQuery,
     Sweep,
     SweepFeatureCollection,
@@ -126,6 +128,40 @@ def sweep_row(session: Session, sweep_id: str) -> dict[str, Any]:
     return row
 
 
+def latest_sweeps(session: Session, q: LatestSweepsQuery) -> list[dict[str, Any]]:
+    """The sweeps of ``q.moment`` in the ``q.scans`` newest scans of ``q.site`` that have one, newest first.
+
+    A scan can carry a moment twice at one elevation (split cuts: a long-range surveillance cut and a
+    Doppler cut); each (scan, elevation) keeps its lowest sweep index, so a time series of frames shows one
+    image per scan. Elevations are grouped at 0.1 degree.
+    """
+    if not session.snapshot.has_table(TABLE):
+        return []
+    where = Where().add('"site" = ?', q.site).add('"moment" = ?', q.moment).add('"sweep_id" IS NOT NULL')
+    if q.elevation is not None:
+        where.add('abs("elevation" - ?) <= ?', q.elevation, q.elevation_tolerance)
+    newest = (
+        f'SELECT "scan_id" FROM {TABLE}{where.sql()} GROUP BY "scan_id" '
+        'ORDER BY max("sweep_time") DESC NULLS LAST, "scan_id" DESC LIMIT ?'
+    )
+    tail = (
+        f'{where.sql()} AND "scan_id" IN ({newest}) '
+        f'ORDER BY {TABLE}."sweep_time" DESC, {TABLE}."scan_id" DESC, {TABLE}."sweep_index"'
+    )
+    rows = session.select(TABLE, COLUMNS, tail, [*where.params, *where.params, q.scans])
+    picked: dict[tuple[str, float | None], dict[str, Any]] = {}
+    for row in rows:
+        elevation = row.get("elevation")
+        key = (row["scan_id"], None if elevation is None else round(elevation, 1))
+        best = picked.get(key)
+        if best is None or (row.get("sweep_index") or 0) < (best.get("sweep_index") or 0):
+            picked[key] = row
+    out = list(picked.values())
+    out.sort(key=lambda r: (r.get("elevation") is None, r.get("elevation") or 0.0))
+    out.sort(key=lambda r: (r.get("sweep_time") or "", r["scan_id"]), reverse=True)
+    return out
+
+
 GEOJSON = "application/geo+json"
 
 
@@ -157,6 +193,29 @@ def list_sweeps(
             body.model_dump_json(), media_type=GEOJSON, headers=dict(read.response.headers.items())
         )
     return json_response({"items": items, **page}, read.response.headers)
+
+
+@router.get("/sweeps/latest", response_model=LatestSweeps, responses=error_responses(503))
+def get_latest_sweeps(
+    q: Annotated[LatestSweepsQuery, Query()],
+    read: CatalogReadDep,
+) -> Any:
+    """A site's newest sweeps of one moment: one per scan and elevation (split cuts resolved), newest first.
+
+    `elevation` picks one tilt; `scans` asks for the newest N scans (the frames of an animation).
+    """
+    with read.snapshots.session() as session:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
+            return not_modified
+        rows = latest_sweeps(session, q)
+    root = read.root
+    body = {
+        "site": q.site,
+        "moment": q.moment,
+        "items": [present(r, root) for r in rows],
+        "snapshot": session.snapshot.version,
+    }
+    return json_response(body, read.response.headers)
 
 
 def _file_route(ext: str):

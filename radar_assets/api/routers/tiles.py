@@ -1,8 +1,10 @@
 """``/tiles/{sweep_id}/{z}/{x}/{y}.png``: Web Mercator map tiles of a sweep, rendered from its COG.
 
 The COG is read from the store by the key in the sweep's catalog row (cached in memory per snapshot),
-opened from a rasterio ``MemoryFile`` and tiled by rio-tiler, rescaled from the sweep's value range
-(``vmin``/``vmax``) through a colour map. No data is transparent; a tile outside the COG is a ``404``.
+opened from a rasterio ``MemoryFile`` and tiled by rio-tiler. By default a tile is coloured with the moment's
+own colour table (the one the sweep PNGs and ``/legend/{moment}`` use); ``colormap=<name>`` rescales the
+sweep's value range (``vmin``/``vmax``) through that colour map instead. No data is transparent; a tile
+outside the COG is an empty (fully transparent) tile, so map clients need no error handling at the edges.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from radar_assets.api.errors import InvalidParameterError, NotFoundError
 from radar_assets.api.models import SWEEP_ID_PATTERN, TileQuery
 from radar_assets.api.responses import cache_headers, error_responses, etag_matches
 from radar_assets.api.routers.sweeps import sweep_row
-from radar_assets.lib.render.tiles import TileOutside, TileSourceError, render_tile
+from radar_assets.lib.render.colors import table_for
+from radar_assets.lib.render.tiles import TileOutside, TileSourceError, empty_tile, render_tile
 
 router = APIRouter(tags=["tiles"])
 
@@ -45,7 +48,7 @@ def tile(
     objects: ObjectsDep,
     settings: SettingsDep,
 ) -> Response:
-    """One XYZ tile (Web Mercator) of a sweep's values, coloured with `colormap`."""
+    """One XYZ tile (Web Mercator) of a sweep's values; a transparent tile outside the sweep's coverage."""
     for name, value in (("x", x), ("y", y)):
         if value >= 2**z:
             raise InvalidParameterError(("path", name), f"{name} must be below 2**z = {2**z} at zoom {z}")
@@ -68,11 +71,12 @@ def tile(
             y,
             vmin=row.get("vmin"),
             vmax=row.get("vmax"),
-            colormap=q.colormap,
+            colormap=None if q.colormap == "table" else q.colormap,
+            table=table_for(row.get("moment") or "") if q.colormap == "table" else None,
             tilesize=int(q.tilesize),
         )
     except TileOutside:
-        raise NotFoundError(f"tile {z}/{x}/{y} is outside sweep {sweep_id!r}") from None
+        png = empty_tile(int(q.tilesize))
     except TileSourceError:
         raise NotFoundError(f"the GeoTIFF of sweep {sweep_id!r} cannot be read") from None
     return Response(png, media_type="image/png", headers=headers)

@@ -165,6 +165,20 @@ _TABLES = {
 }
 
 
+def _moment_units() -> dict[str, str]:
+    # The readers own the units; legends repeat them so that a legend names what the image shows.
+    from radar_assets.lib.readers.nexrad_level2 import MOMENT_UNITS as LEVEL2_UNITS
+    from radar_assets.lib.readers.nexrad_level3 import PRODUCTS
+
+    units = {moment: unit for moment, unit, _title in PRODUCTS.values()}
+    units.update(LEVEL2_UNITS)
+    return units
+
+
+#: Units of every moment the readers produce (Level 2 names win over Level 3 ones).
+MOMENT_UNITS: dict[str, str] = _moment_units()
+
+
 def table_for(moment: str) -> ColourTable:
     """The colour table used for a moment name (generic ramp for unlisted moments)."""
     name = moment.upper()
