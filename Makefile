@@ -13,7 +13,13 @@ $(BIN)/radar-assets: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(BIN)/radar-assets
+# The viewer's JavaScript dependencies (and Swagger UI / ReDoc) from the npm registry, pinned by the lock file;
+# --ignore-scripts: no package needs a build step, and none may phone home at install time.
+VIEWER := radar_assets/api/viewer
+$(VIEWER)/node_modules/.package-lock.json: $(VIEWER)/package.json $(VIEWER)/package-lock.json
+	npm ci --prefix $(VIEWER) --ignore-scripts --no-audit --no-fund
+
+install: $(BIN)/radar-assets $(VIEWER)/node_modules/.package-lock.json
 
 demo: install
 	$(BIN)/radar-assets demo $(ARGS)
