@@ -213,3 +213,18 @@ def test_float_cog_reads_values_with_nan_nodata():
     # Rows 100..200 from the top are y 412..312; the box covers x 150..200 of the valued block.
     assert stats["count"][0] == pytest.approx(50 * 100)
     assert stats["mean"][0] == 2.5 and stats["coverage_fraction"][0] == pytest.approx(0.5)
+
+
+def test_compiled_kernel_and_numpy_path_agree_exactly(klot_ref_cog, test_shapes):
+    from radar_assets.lib.geo.zonal import _histogram_kernel
+
+    assert _histogram_kernel() is not None  # numba is a dependency: the fast path is the one measured
+    raster = read_cog(klot_ref_cog)
+    index = ZonalIndex(
+        raster.grid, [coverage_weights(raster.grid, to_mercator(g)) for g in test_shapes.values()]
+    )
+    fast = index.stats_codes(raster.data, raster.lut)
+    index.use_kernel = False
+    slow = index.stats_codes(raster.data, raster.lut)
+    for name in fast:
+        np.testing.assert_array_equal(fast[name], slow[name], err_msg=name)
