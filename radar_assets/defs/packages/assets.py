@@ -119,11 +119,11 @@ def clipped_packages(
         inputs.scans,
         inputs.timeseries,
         code_version=_code_version(),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         source_urls=packages.source_urls(),
     )
     result = publish_package(
-        st, cat, built, boundary=boundary_id, day=day, run_id=context.run_id, lock_dir=packages.lock_dir
+        st, cat, built, boundary=boundary_id, day=day, run_id=context.run.run_id, lock_dir=packages.lock_dir
     )
     if built is None:
         note = f"no package: no sweep of {day} covers {boundary.name} (sites: {', '.join(sites) or 'none'})"
