@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from radar_assets.defs import automation, catalog, echoes, packages, scans, sweeps
+from radar_assets.defs import automation, boundaries, catalog, echoes, packages, scans, sweeps, timeseries
+from radar_assets.defs.executors import executor_defs
 from radar_assets.defs.resources import shared_resources
 from radar_assets.settings import Settings, load_settings
 
 #: Families whose assets write catalog rows; ``catalog_snapshot`` depends on all of their assets.
-FAMILIES = (scans, sweeps, echoes, packages)
+FAMILIES = (scans, sweeps, echoes, packages, boundaries, timeseries)
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -29,6 +30,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         catalog.build_defs(settings, upstream),
         automation.build_defs([asset for family in families for asset in family.assets or []]),
         dg.Definitions(resources=shared_resources(settings)),
+        executor_defs(settings),
     )
 
 
