@@ -496,3 +496,47 @@ def shipped_boundaries() -> list[ShippedBoundaries]:
         ShippedBoundaries(root / "illinois_counties.geojson", "FIPS", "NAME", "IL-", ("KLOT",)),
         ShippedBoundaries(root / "oklahoma_counties.geojson", "FIPS", "NAME", "OK-", ("KTLX", "KOUN")),
     ]
+
+
+def reject_rows(load: BoundaryLoad, asset: str, partition: str, now: datetime | None = None) -> pa.Table:
+    """The rejected features of a load as rows of the catalog table ``rejects`` (``REJECTS_SCHEMA``)."""
+    from radar_assets.lib.scans import REJECTS_SCHEMA
+
+    when = now or datetime.now(UTC)
+    rows = [
+        {
+            "source_key": f"{r.source_file}#{r.index}",
+            "site": None,
+            "level": None,
+            "product": None,
+            "partition": partition,
+            "asset": asset,
+            "reason": r.message,
+            "bytes": None,
+            "sha256": load.source_sha256,
+            "rejected_at": when,
+        }
+        for r in load.rejects
+    ]
+    return pa.Table.from_pylist(rows, schema=REJECTS_SCHEMA)
+
+
+def add_file(
+    catalog: Catalog,
+    path: str | Path,
+    id_field: str,
+    name_field: str | None = None,
+    prefix: str = "",
+    asset: str = "boundaries",
+) -> BoundaryLoad:
+    """Read a boundary file, register its accepted features and record its rejected ones in ``rejects``
+    (partition ``<asset>|<registration partition>``, replaced on every add). Returns the load."""
+    from radar_assets.lib.partitions import asset_scoped
+
+    load = read_boundaries(path, id_field, name_field, prefix)
+    register(catalog, load)
+    scoped = asset_scoped(asset, load.partition)
+    previous = catalog.read_partition("rejects", scoped)
+    if load.rejects or previous is not None:
+        catalog.write_partition("rejects", scoped, reject_rows(load, asset, scoped))
+    return load
