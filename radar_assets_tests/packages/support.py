@@ -7,6 +7,7 @@ tests can kill a writer with SIGKILL and race two writers against each other for
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import sys
@@ -47,8 +48,9 @@ def render_into_store(store: LocalStore, volume_path: Path, sweeps: tuple[int, .
     }
     rows = []
     for r in render_volume(volume, size=SIZE, workers=2):
-        _png, _json, cog_key = sweep_keys(scan, r.moment, r.sweep_index)
+        _png, json_key, cog_key = sweep_keys(scan, r.moment, r.sweep_index)
         store.put_bytes(cog_key, r.cog)
+        store.put_bytes(json_key, json.dumps(r.bounds).encode())
         b = r.bounds
         rows.append(
             {
@@ -58,7 +60,7 @@ def render_into_store(store: LocalStore, volume_path: Path, sweeps: tuple[int, .
                 "elevation": b["elevation"],
                 "sweep_time": datetime.fromisoformat(b["time"].replace("Z", "+00:00")),
                 "west": b["west"], "south": b["south"], "east": b["east"], "north": b["north"],
-                "cog_key": cog_key,
+                "cog_key": cog_key, "json_key": json_key,
             }
         )  # fmt: skip
     return scan, rows

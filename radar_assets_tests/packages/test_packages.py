@@ -458,3 +458,20 @@ def test_two_processes_publishing_one_partition_at_once_never_corrupt_it(tmp_pat
         # Exactly the current version is left, whole.
         assert complete_versions(store, one.boundary, DAY) == [row["version"]]
         assert all(k.startswith(row["prefix"]) for k in store.list_keys("packages/"))
+
+
+def test_a_polygon_in_the_grid_corner_but_beyond_the_radar_range_gets_no_package(tmp_path, rendered):
+    """The grid is the square around the range disc: its corners are not coverage."""
+    from shapely.geometry import box
+
+    from radar_assets.lib.packages import Boundary
+
+    store = _store(tmp_path, rendered)
+    scan, rows = rendered["a"]
+    row = rows[0]
+    corner = box(row["east"] - 0.4, row["north"] - 0.3, row["east"] - 0.2, row["north"] - 0.1)
+    far = Boundary(id="corner", name="grid corner", geometry=corner)
+    assert build_package(store, far, DAY, rows, [scan]) is None
+    # Without the radar location (no bounds JSON) only the grid is known, and the corner is inside it.
+    blind = [{k: v for k, v in r.items() if k != "json_key"} for r in rows]
+    assert build_package(store, far, DAY, blind, [scan]) is not None

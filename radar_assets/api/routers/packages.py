@@ -199,8 +199,11 @@ def package_zip(
     """The whole package (``datapackage.json`` and every resource) as a zip, streamed."""
     row = _package_row(objects, settings, boundary, day)
     folder = f"{boundary}_{day.isoformat()}".replace(":", "_")
-    # Read the descriptor now, so a missing package is a 404 before the 200 starts streaming.
+    # Check every object now, so a missing file is a 404 before the 200 starts streaming.
     objects.read(row["datapackage_key"], what=f"the package of {boundary!r} on {day.isoformat()}")
+    for res in row["resources"] or []:
+        if not objects.store.exists(res["key"]):
+            raise NotFoundError(f"resource {res['name']!r} of the package is missing from the store")
     stream = zip_stream(objects.store, row["datapackage_key"], folder=folder)
     headers = {
         **cache_headers(settings.api.cache_max_age, f'"{row["datapackage_sha256"][:32]}"'),
@@ -235,7 +238,12 @@ def package_descriptor(
 @router.get(
     "/packages/{boundary}/{day}/{resource_name}",
     response_class=Response,
-    responses={**error_responses(404, 503), 200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        **error_responses(404, 503),
+        200: {
+            "content": {m: {} for m in ("image/tiff", "image/png", "text/csv", "application/octet-stream")}
+        },
+    },
 )
 def package_resource(
     boundary: BoundaryPath,

@@ -12,7 +12,8 @@ Choice of rasters: **one COG per product per scan**, not a time-stacked COG per 
 sweeps are left out by default (``all_sweeps=True`` keeps them): they multiply the package size by the
 number of elevations for little use at boundary scale.
 
-Coverage: a sweep covers a boundary when at least one cell centre of its grid lies inside the polygon.
+Coverage: a sweep covers a boundary when the polygon meets the radar's coverage disc (the same disc as
+``timeseries_summaries``) and at least one cell centre of its grid lies inside the polygon.
 A boundary that no sweep of the day covers (outside every site's coverage, or a day without scans) yields
 **no package** (:func:`build_package` returns ``None``), never an error or an empty package.
 
@@ -165,6 +166,44 @@ def _overlaps(row: dict, bounds: tuple[float, float, float, float]) -> bool:
     return not (row["east"] < west or row["west"] > east or row["north"] < south or row["south"] > north)
 
 
+class _CoverageDiscs:
+    """Whether a sweep's coverage disc (the radar's range, inscribed in its grid) meets a polygon.
+
+    The radar location comes from the sweep's bounds JSON (``json_key``), read once per site; rows without
+    one fall back to the grid test alone. Same disc as the time series (``coverage_disc``), so a boundary
+    gets a package exactly when it gets time-series rows.
+    """
+
+    def __init__(self, store: ObjectStore):
+        self.store = store
+        self.location: dict[str, tuple[float, float] | None] = {}
+        self.hits: dict[tuple, bool] = {}
+
+    def covers(self, row: dict, geometry) -> bool:
+        site = row.get("site")
+        if site not in self.location:
+            self.location[site] = self._locate(row)
+        where = self.location[site]
+        if where is None:
+            return True
+        key = (site, round(float(row["north"]), 6))
+        if key not in self.hits:
+            from radar_assets.lib.timeseries.summaries import coverage_disc
+
+            self.hits[key] = bool(coverage_disc(where[0], where[1], float(row["north"])).intersects(geometry))
+        return self.hits[key]
+
+    def _locate(self, row: dict) -> tuple[float, float] | None:
+        key = row.get("json_key")
+        if not key or not self.store.exists(key):
+            return None
+        try:
+            bounds = json.loads(self.store.get_bytes(key))
+            return float(bounds["radar_lat"]), float(bounds["radar_lon"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
 def _archive_source(scan: dict | None, source_urls: dict[int, str]) -> dict:
     if scan is None:
         return {"title": "archive object (scan not in the scans table)"}
@@ -232,7 +271,10 @@ def build_package(
     inputs: list[dict] = []
     clipped_all: list[ClippedRaster] = []
     reflectivity: list[ClippedRaster] = []
+    discs = _CoverageDiscs(store)
     for row in select_sweeps([r for r in _rows(sweeps) if _overlaps(r, bounds)], all_sweeps):
+        if not discs.covers(row, boundary.geometry):
+            continue
         cog = store.get_bytes(row["cog_key"])
         cog_sha = sha256_hex(cog)
         clipped = clip_cog(cog, geom)
