@@ -18,7 +18,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from radar_assets.lib.scans import REJECTS_SCHEMA, TS
-from radar_assets.lib.store import ObjectStore
+from radar_assets.lib.store import ObjectStore, StoreError
 
 # Level 3 products rendered as imagery: reflectivity, hydrometeor class, precipitation.
 RENDERED_LEVEL3 = frozenset({"N0Q", "N0B", "N0H", "HHC", "DAA", "DTA", "DPR", "N1P", "NTP"})
@@ -175,16 +175,36 @@ def render_partition(
             )  # fmt: skip
             result.images += 1
             result.max_extent_km = max(result.max_extent_km, bounds_extent_km(b))
-            if result.thumbnail is None and r.sweep_index == 0:
-                result.thumbnail = r.thumbnail_png
-                result.thumbnail_caption = f"{scan['scan_id']} {r.moment} sweep 0 ({b['elevation']:.1f}°)"
         result.rendered_scans += 1
         if progress:
             progress(done, len(todo))
     rows.sort(key=lambda r: (r["scan_id"], r["moment"], r["sweep_index"]))
+    _latest_thumbnail(result, rows, store)
     result.sweeps = pa.Table.from_pylist(rows, schema=SWEEPS_SCHEMA)
     result.rejects = pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA)
     return result
+
+
+def _latest_thumbnail(result: RenderResult, rows: list[dict], store: ObjectStore) -> None:
+    """The partition's newest scan (reflectivity when it has some, lowest sweep) over state lines, with a legend."""
+    from radar_assets.lib.render.thumbnail import map_thumbnail
+
+    if not rows:
+        return
+    newest = max(rows, key=lambda r: (r["sweep_time"], r["scan_id"]))["scan_id"]
+    of_scan = [r for r in rows if r["scan_id"] == newest]
+    row = min(of_scan, key=lambda r: (r["moment"] != "REF", r["elevation"], r["sweep_index"], r["moment"]))
+    try:
+        png = store.get_bytes(row["png_key"])
+    except (StoreError, OSError):  # a thumbnail is not worth failing the partition for
+        return
+    when = row["sweep_time"].strftime("%Y-%m-%d %H:%M:%SZ")
+    caption = f"{row['site']} {when}  {row['moment']} {row['elevation']:.1f} deg  (newest scan of {row['partition']})"
+    bounds = (row["west"], row["south"], row["east"], row["north"])
+    result.thumbnail = map_thumbnail(png, bounds, row["moment"], caption)
+    result.thumbnail_caption = (
+        f"{newest} {row['moment']} sweep {row['sweep_index']} ({row['elevation']:.1f}°)"
+    )
 
 
 def _utcnow() -> datetime:
