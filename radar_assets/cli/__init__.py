@@ -14,6 +14,7 @@ import click
 #: (module, command attribute) of every top-level command, in help order.
 GROUPS = (
     ("sites", "sites"),
+    ("boundaries", "boundaries"),
     ("source", "source"),
     ("catalog", "catalog"),
     ("render", "render"),
