@@ -73,9 +73,12 @@ def _timeseries(n: int = 6, seed: int = 3) -> pa.Table:
                 "coverage": float(rng.random()),
                 "mean": float(rng.normal(20, 5)) if i != 2 else float("nan"),
                 "p90": None if i == 3 else float(rng.normal(40, 5)),
+                "elevation": 0.1 * (i + 1),
+                "max": float("inf") if i == 4 else 55.0,
             }
         )
-    return pa.Table.from_pylist(rows)
+    schema = pa.Table.from_pylist(rows).schema.set(8, pa.field("elevation", pa.float32()))
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def _store(tmp_path: Path, rendered) -> LocalStore:
@@ -230,6 +233,8 @@ def test_timeseries_csv_is_deterministic_and_checked_against_its_schema(tmp_path
     assert lines[1].split(",")[3] == "2021-06-25T07:51:54Z"
     assert lines[2].split(",")[3] == "2021-06-25T07:56:54.000250Z"
     assert ",," in text.decode()  # NaN and null are empty cells
+    assert [line.split(",")[8] for line in lines[1:4]] == ["0.1", "0.2", "0.3"]  # float32 at its precision
+    assert lines[5].split(",")[9] == "INF"
 
     store = _store(tmp_path, rendered)
     built = _build(store, rendered)
@@ -475,3 +480,37 @@ def test_a_polygon_in_the_grid_corner_but_beyond_the_radar_range_gets_no_package
     # Without the radar location (no bounds JSON) only the grid is known, and the corner is inside it.
     blind = [{k: v for k, v in r.items() if k != "json_key"} for r in rows]
     assert build_package(store, far, DAY, blind, [scan]) is not None
+
+
+@pytest.mark.integration
+def test_publication_on_real_s3(tmp_path, rendered):
+    """The same protocol on SeaweedFS: versions, unchanged re-run, replacement, verification, zip."""
+    from radar_assets.lib.store import S3Store
+    from radar_assets_tests.seaweed import ACCESS_KEY, SECRET_KEY, seaweedfs
+
+    (tmp_path / "weed").mkdir()
+    with seaweedfs(tmp_path / "weed") as endpoint:
+        store = S3Store(
+            bucket="radar", prefix="platform", endpoint_url=endpoint, access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+        )  # fmt: skip
+        store.ensure_bucket()
+        for key, _size in rendered["store"].list_objects("sweeps/"):
+            store.put_bytes(key, rendered["store"].get_bytes(key))
+        catalog = Catalog(store, tmp_path / "snap")
+        old = _build(store, rendered, volumes=("a",))
+        new = _build(store, rendered, volumes=("a", "b"))
+        locks = tmp_path / "locks"
+        assert (
+            publish_package(store, catalog, old, boundary=old.boundary, day=DAY, lock_dir=locks).status
+            == "written"
+        )
+        again = publish_package(store, catalog, old, boundary=old.boundary, day=DAY, lock_dir=locks)
+        assert again.status == "unchanged" and again.written == []
+        replaced = publish_package(store, catalog, new, boundary=new.boundary, day=DAY, lock_dir=locks)
+        assert replaced.status == "written" and len(replaced.deleted) == len(old.files) + 1
+        assert complete_versions(store, new.boundary, DAY) == [new.version]
+        row = current_package(catalog, new.boundary, DAY)
+        assert row["version"] == new.version and verify_package(store, row["datapackage_key"]).ok
+        with zipfile.ZipFile(io.BytesIO(b"".join(zip_stream(store, row["datapackage_key"])))) as zf:
+            assert sorted(zf.namelist()) == sorted(["datapackage.json", *(f.path for f in new.files)])
