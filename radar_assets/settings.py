@@ -126,6 +126,17 @@ class ApiSettings(_Part):
     """Title of the OpenAPI document."""
 
 
+class ExecutionSettings(_Part):
+    """How a run's steps execute: Dagster's own executors (radar_assets.defs.executors)."""
+
+    executor: Literal["in_process", "multiprocess", "celery"] = "multiprocess"
+    """Executor of every job: in_process, multiprocess (Dagster's default) or celery (dagster-celery workers)."""
+    broker_url: SecretStr | None = None
+    """Celery broker, e.g. pyamqp://guest:guest@rabbitmq:5672// or redis://redis:6379/0 (default: AMQP on localhost)."""
+    backend: str = "rpc://"
+    """Celery result backend (rpc:// with RabbitMQ; redis://HOST:6379/1 with Redis)."""
+
+
 #: Settings production must set, as (environment variable, how to read it from a Settings).
 PRODUCTION_REQUIRED = (
     ("RADAR_ASSETS_STORE_URL", lambda s: s.store.url),
@@ -171,6 +182,7 @@ class Settings(BaseSettings):
     feed: FeedSettings = Field(default_factory=FeedSettings)
     render: RenderSettings = Field(default_factory=RenderSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
 
     _split = field_validator("sites", "cors_origins", mode="before")(_split)
 
