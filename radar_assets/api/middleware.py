@@ -1,7 +1,8 @@
 """ASGI middleware that makes the API read-only by construction.
 
 Only ``GET`` and ``HEAD`` reach the routers (CORS preflights are answered by the CORS middleware outside
-this one); any other method is a ``405`` whatever the path. ``HEAD`` runs the ``GET`` route and drops the
+this one), plus ``POST`` on the paths of :data:`COMPUTE_ONLY_POSTS` (computations that write nothing); any
+other method is a ``405`` whatever the path. ``HEAD`` runs the ``GET`` route and drops the
 body, so every route answers both without declaring ``HEAD`` twice in the OpenAPI schema.
 """
 
@@ -12,6 +13,8 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEAD_FLAG = "radar_assets.head"
+#: POST routes that compute an answer from the catalog and write nothing (ad-hoc zonal extraction).
+COMPUTE_ONLY_POSTS = frozenset({"/timeseries/extract"})
 
 
 class ReadOnlyMiddleware:
@@ -23,7 +26,7 @@ class ReadOnlyMiddleware:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        if method == "GET":
+        if method == "GET" or (method == "POST" and scope.get("path") in COMPUTE_ONLY_POSTS):
             await self.app(scope, receive, send)
             return
         if method == "HEAD":

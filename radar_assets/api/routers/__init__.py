@@ -2,6 +2,32 @@
 
 from __future__ import annotations
 
-from radar_assets.api.routers import echoes, events, health, legend, packages, products, scans, sites, sweeps, tiles
+from radar_assets.api.routers import (
+    boundaries,
+    echoes,
+    events,
+    health,
+    legend,
+    packages,
+    products,
+    scans,
+    sites,
+    sweeps,
+    tiles,
+    timeseries,
+)
 
-ROUTERS = (health, sites, scans, sweeps, products, echoes, events, tiles, legend, packages)
+ROUTERS = (
+    health,
+    sites,
+    scans,
+    sweeps,
+    products,
+    echoes,
+    events,
+    tiles,
+    legend,
+    packages,
+    boundaries,
+    timeseries,
+)

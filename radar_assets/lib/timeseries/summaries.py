@@ -331,3 +331,61 @@ def plot_series(
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------
+# Ad-hoc extraction (the API's POST /timeseries/extract): same weights, nothing written
+# --------------------------------------------------------------------------------------------------
+
+
+def extract_geometry(
+    geometry_4326: shapely.Geometry,
+    sweeps: list[dict],
+    read_bytes: Callable[[str], bytes],
+    cache: WeightCache,
+    max_cells: int | None = None,
+) -> list[dict]:
+    """Statistics of one EPSG:4326 geometry over summarised sweeps rows, computed from their COGs.
+
+    ``sweeps`` are rows as :func:`summarised_sweeps` returns them (``summary_product`` set); ``read_bytes``
+    reads a store key. The coverage weights come from ``cache`` (the same exact weights the asset uses);
+    :class:`radar_assets.lib.geo.zonal.CellLimitError` is raised before any weight is computed when the
+    geometry's bounding box spans more than ``max_cells`` cells of a sweep's grid. Returns one dict per sweep whose grid the
+    geometry touches, in the order of ``sweeps``, statistics as floats or None.
+    """
+    from radar_assets.lib.geo.zonal import CellLimitError, to_mercator, window_cells
+
+    wkb = shapely.to_wkb(geometry_4326)
+    projected = to_mercator(geometry_4326)
+    out = []
+    indexes: dict = {}
+    for sweep in sweeps:
+        raster = read_cog(read_bytes(sweep["cog_key"]))
+        if raster.grid not in indexes:
+            cells = window_cells(raster.grid, projected)
+            if max_cells is not None and cells > max_cells:
+                raise CellLimitError(
+                    f"the geometry spans {cells} cells of the {sweep['site']} grid, "
+                    f"more than the limit of {max_cells}"
+                )
+            weights = cache.get(raster.grid, wkb)
+            indexes[raster.grid] = ZonalIndex(raster.grid, [weights]) if weights.size else None
+        index = indexes[raster.grid]
+        if index is None:
+            continue
+        stats = raster.stats(index, DBZ_THRESHOLD)
+        row = {
+            "site": sweep["site"],
+            "scan_id": sweep["scan_id"],
+            "sweep_id": sweep["sweep_id"],
+            "product": sweep["summary_product"],
+            "time": sweep["sweep_time"],
+            "units": sweep["units"],
+        }
+        for name in STAT_NAMES:
+            value = float(stats[name][0])
+            row[name] = int(value) if name == "cells" else _clean(value)
+        if sweep["summary_product"] not in ("REF", "N0Q", "N0B"):
+            row["frac_ge_20dbz"] = None
+        out.append(row)
+    return out

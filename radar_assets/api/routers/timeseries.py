@@ -1,0 +1,436 @@
+"""``/timeseries``: zonal time series of registered boundaries (table ``timeseries``), with SKOPE's transforms,
+and ``POST /timeseries/extract`` for an ad-hoc geometry.
+
+- ``GET /timeseries``: one boundary's series (one site, one product) between ``start`` and ``end``; the
+  statistic (mean or median), then the transform (none, z-score over the window or over a fixed reference
+  window), then the smoother (trailing or centred moving average) are applied by
+  :mod:`radar_assets.lib.timeseries.transforms`. JSON (missing values are ``null``, never NaN) or CSV.
+- ``POST /timeseries/extract``: a WGS84 Point/Polygon/MultiPolygon, Feature or FeatureCollection, computed
+  synchronously from the COGs with the same exact coverage weights as the asset; nothing is written.
+  Bounded: a geometry spanning more than :data:`MAX_EXTRACT_CELLS` grid cells is a 413, more than
+  :data:`MAX_EXTRACT_SWEEPS` sweeps a 422, and when :data:`MAX_CONCURRENT_EXTRACTS` extractions are
+  running the answer is 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field, model_validator
+
+from radar_assets.api.dependencies import CatalogReadDep, ObjectsDep
+from radar_assets.api.errors import InvalidParameterError, NotFoundError
+from radar_assets.api.models import QueryModel, Site, UtcDatetime
+from radar_assets.api.responses import csv_bytes, error_responses, json_response
+from radar_assets.lib.catalog import columns_of
+from radar_assets.lib.sweeps import SWEEPS_SCHEMA
+from radar_assets.lib.timeseries import transforms as tf
+from radar_assets.lib.timeseries.summaries import SUMMARISED_LEVEL3, TABLE, TIMESERIES_SCHEMA
+
+router = APIRouter(tags=["timeseries"])
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+PRODUCT_PATTERN = r"^[A-Z0-9]{3}$"
+#: Rows one GET may return (30 days of 5-minute scans are 8,640).
+MAX_POINTS = 50_000
+#: Ad-hoc extraction bounds.
+MAX_EXTRACT_CELLS = 2_000_000
+MAX_EXTRACT_SWEEPS = 500
+MAX_EXTRACT_VERTICES = 100_000
+MAX_EXTRACT_BODY = 8 * 1024 * 1024
+MAX_CONCURRENT_EXTRACTS = 2
+RETRY_AFTER_S = 2
+
+STAT_COLUMNS = ["count", "cells", "coverage_fraction", "mean", "min", "max", "p50", "p90", "frac_ge_20dbz"]
+COLUMNS = columns_of(
+    TIMESERIES_SCHEMA, ["site", "scan_id", "sweep_id", "product", "time", "units", *STAT_COLUMNS]
+)
+SWEEP_COLUMNS = columns_of(
+    SWEEPS_SCHEMA,
+    ["sweep_id", "scan_id", "site", "level", "product", "moment", "units", "sweep_index", "elevation",
+     "sweep_time", "west", "south", "east", "north", "json_key", "cog_key"],
+)  # fmt: skip
+
+_extract_slots = threading.BoundedSemaphore(MAX_CONCURRENT_EXTRACTS)
+
+
+class TransformParams(BaseModel):
+    statistic: Literal["mean", "median"] = Field("mean", description="Zonal statistic per scan.")
+    transform: Literal["none", "zscore_selected", "zscore_fixed"] = Field(
+        "none", description="z-score over the requested window (selected) or a fixed reference window."
+    )
+    reference_start: UtcDatetime | None = Field(None, description="Reference window start (zscore_fixed).")
+    reference_end: UtcDatetime | None = Field(
+        None, description="Reference window end, exclusive (zscore_fixed)."
+    )
+    smoother: Literal["none", "trailing", "centred", "centered"] = Field(
+        "none", description="Moving average."
+    )
+    width: int = Field(
+        1, ge=tf.MIN_WIDTH, le=tf.MAX_WIDTH, description="Moving-average width in scans (odd if centred)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.smoother != "none":
+            tf.check_width(self.width, tf.normalise_method(self.smoother))
+        if self.transform == "zscore_fixed":
+            if self.reference_start is None or self.reference_end is None:
+                raise ValueError("zscore_fixed needs reference_start and reference_end")
+            if self.reference_start >= self.reference_end:
+                raise ValueError("reference_start must be before reference_end")
+        return self
+
+
+class TimeseriesQuery(QueryModel, TransformParams):
+    boundary: str = Field(pattern=ID_PATTERN, description="Boundary id.", examples=["IL-17031"])
+    site: Site | None = Field(
+        None, description="Radar site (required when several sites cover the boundary)."
+    )
+    product: str = Field(
+        "REF", pattern=PRODUCT_PATTERN, description="REF (lowest Level 2 sweep) or a Level 3 code."
+    )
+    start: UtcDatetime | None = Field(None, description="Inclusive lower bound of scan times.")
+    end: UtcDatetime | None = Field(None, description="Exclusive upper bound of scan times.")
+    format: Literal["json", "csv"] = Field("json", description="Response format.")
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class SeriesPoint(BaseModel):
+    time: str
+    site: str
+    scan_id: str
+    value: float | None
+    raw: float | None = Field(description="The statistic before transform and smoothing.")
+    count: float | None = None
+    coverage_fraction: float | None = None
+
+
+class Series(BaseModel):
+    boundary: str
+    site: str | None
+    product: str
+    statistic: str
+    transform: str
+    smoother: str
+    width: int
+    points: list[SeriesPoint]
+
+
+def _apply(
+    q: TransformParams, raw: list[float | None], reference: list[float | None] | None
+) -> list[float | None]:
+    try:
+        return tf.apply(raw, q.transform, reference=reference, smoother=q.smoother, width=q.width)
+    except tf.TransformError as exc:
+        raise InvalidParameterError(("query", "transform"), str(exc)) from None
+
+
+def _series_rows(session, boundary: str, site: str | None, product: str, start, end) -> list[dict[str, Any]]:
+    from radar_assets.api.sql import Where
+
+    where = Where().add('"boundary" = ?', boundary).add('"product" = ?', product)
+    where.add_if(site, '"site" = ?')
+    where.add_if(start, '"time" >= ?')
+    where.add_if(end, '"time" < ?')
+    tail = f'{where.sql()} ORDER BY {TABLE}."time", {TABLE}."site" LIMIT ?'
+    return session.select(TABLE, COLUMNS, tail, [*where.params, MAX_POINTS + 1])
+
+
+@router.get(
+    "/timeseries",
+    response_model=Series,
+    responses={**error_responses(404, 503), 200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
+def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep) -> Any:
+    """A boundary's per-scan statistic with SKOPE's transforms (statistic -> transform -> smoother)."""
+    column = tf.statistic_column(q.statistic)
+    with read.snapshots.session() as session:
+        if (not_modified := read.not_modified(session.snapshot)) is not None:
+            return not_modified
+        if not session.snapshot.has_table(TABLE):
+            raise NotFoundError(f"no time series for boundary {q.boundary!r}")
+        rows = _series_rows(session, q.boundary, q.site, q.product, q.start, q.end)
+        reference = None
+        if q.transform == "zscore_fixed":
+            ref_rows = _series_rows(
+                session, q.boundary, q.site, q.product, q.reference_start, q.reference_end
+            )
+            reference = [r[column] for r in ref_rows[:MAX_POINTS]]
+        if not rows and not _exists(session, q.boundary):
+            raise NotFoundError(f"no time series for boundary {q.boundary!r}")
+    if len(rows) > MAX_POINTS:
+        raise InvalidParameterError(("query", "end"), f"more than {MAX_POINTS} scans: narrow start/end")
+    sites = sorted({r["site"] for r in rows})
+    if q.site is None and len(sites) > 1:
+        raise InvalidParameterError(
+            ("query", "site"),
+            f"boundary {q.boundary!r} is covered by several sites ({', '.join(sites)}): give site",
+        )
+    raw = [r[column] for r in rows]
+    values = _apply(q, raw, reference)
+    points = [
+        {"time": r["time"], "site": r["site"], "scan_id": r["scan_id"], "value": v, "raw": x,
+         "count": r["count"], "coverage_fraction": r["coverage_fraction"]}
+        for r, v, x in zip(rows, values, raw, strict=True)
+    ]  # fmt: skip
+    if q.format == "csv":
+        headers = dict(read.response.headers)
+        headers["Content-Disposition"] = f'inline; filename="{q.boundary}_{q.product}.csv"'
+        columns = ["time", "site", "scan_id", "value", "raw", "count", "coverage_fraction"]
+        return Response(csv_bytes(columns, points), media_type="text/csv", headers=headers)
+    body = {
+        "boundary": q.boundary,
+        "site": q.site or (sites[0] if sites else None),
+        "product": q.product,
+        "statistic": q.statistic,
+        "transform": q.transform,
+        "smoother": tf.normalise_method(q.smoother),
+        "width": q.width,
+        "points": points,
+    }
+    return json_response(body, read.response.headers)
+
+
+def _exists(session, boundary: str) -> bool:
+    if not session.snapshot.has_table("boundaries"):
+        return False
+    return bool(session.select("boundaries", {"id": "VARCHAR"}, ' WHERE boundaries."id" = ?', [boundary]))
+
+
+# -- POST /timeseries/extract -------------------------------------------------------------------------
+class ExtractRequest(TransformParams):
+    model_config = {"extra": "forbid"}
+
+    geometry: dict[str, Any] = Field(
+        description="GeoJSON in WGS84 (EPSG:4326): a Point, MultiPoint, Polygon or MultiPolygon geometry, a "
+        "Feature or a FeatureCollection (its features' geometries together).",
+        examples=[
+            {
+                "type": "Polygon",
+                "coordinates": [[[-88.0, 41.7], [-87.6, 41.7], [-87.6, 42.0], [-88.0, 42.0], [-88.0, 41.7]]],
+            }
+        ],
+    )
+    site: Site = Field(description="Radar site whose sweeps are summarised.")
+    product: str = Field("REF", pattern=PRODUCT_PATTERN)
+    start: UtcDatetime = Field(description="Inclusive lower bound of scan times.")
+    end: UtcDatetime = Field(description="Exclusive upper bound of scan times.")
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class ExtractPoint(SeriesPoint):
+    cells: int | None = None
+    mean: float | None = None
+    min: float | None = None
+    max: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    frac_ge_20dbz: float | None = None
+
+
+class ExtractResult(BaseModel):
+    site: str
+    product: str
+    statistic: str
+    transform: str
+    smoother: str
+    width: int
+    points: list[ExtractPoint]
+
+
+def parse_geometry(data: dict[str, Any]):
+    """A shapely geometry from request GeoJSON, or :class:`InvalidParameterError` naming what is wrong."""
+    import shapely
+
+    loc = ("body", "geometry")
+    kind = data.get("type")
+    if kind == "Feature":
+        inner = data.get("geometry")
+        if not isinstance(inner, dict):
+            raise InvalidParameterError(loc, "the Feature has no geometry")
+        return parse_geometry(inner)
+    if kind == "FeatureCollection":
+        features = data.get("features")
+        if not isinstance(features, list) or not features:
+            raise InvalidParameterError(loc, "the FeatureCollection has no features")
+        if len(features) > 1000:
+            raise InvalidParameterError(loc, "at most 1000 features")
+        parts = [
+            parse_geometry(f if f.get("type") == "Feature" else {}) for f in features if isinstance(f, dict)
+        ]
+        if len(parts) != len(features):
+            raise InvalidParameterError(loc, "every member of features must be a Feature")
+        return shapely.union_all(parts)
+    if kind not in ("Point", "MultiPoint", "Polygon", "MultiPolygon"):
+        raise InvalidParameterError(
+            loc, f"geometry type must be Point, MultiPoint, Polygon or MultiPolygon (got {kind!r})"
+        )
+    try:
+        geom = shapely.from_geojson(
+            json.dumps({"type": kind, "coordinates": data.get("coordinates")}, allow_nan=True)
+        )
+    except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+        raise InvalidParameterError(loc, f"not a valid GeoJSON {kind}: {str(exc)[:200]}") from None
+    return geom
+
+
+def check_geometry(geom) -> None:
+    import numpy as np
+    import shapely
+
+    loc = ("body", "geometry")
+    if geom is None or geom.is_empty:
+        raise InvalidParameterError(loc, "the geometry is empty")
+    coords = shapely.get_coordinates(geom)
+    if len(coords) > MAX_EXTRACT_VERTICES:
+        raise PayloadTooLarge(f"the geometry has {len(coords)} vertices, more than {MAX_EXTRACT_VERTICES}")
+    if not np.isfinite(coords).all():
+        raise InvalidParameterError(loc, "coordinates must be finite numbers (NaN or infinity found)")
+    if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
+        raise InvalidParameterError(
+            loc, "coordinates outside longitude/latitude ranges: send WGS84 (EPSG:4326) longitude, latitude"
+        )
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        raise InvalidParameterError(loc, f"the geometry is not valid ({reason}); repair it before sending")
+
+
+class PayloadTooLarge(Exception):
+    """Answered 413 by the route itself (the request is well formed, just too big)."""
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> Response:
+    return Response(
+        json.dumps({"detail": message}), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+@router.post(
+    "/timeseries/extract",
+    response_model=ExtractResult,
+    responses={
+        **error_responses(503),
+        413: {"description": "The geometry spans too many grid cells or vertices."},
+    },
+)
+def extract(request: Request, body: ExtractRequest, read: CatalogReadDep, objects: ObjectsDep) -> Any:
+    """Zonal statistics of an ad-hoc geometry over one site's scans, computed now (nothing is stored)."""
+    from radar_assets.lib.geo.zonal import CellLimitError, WeightCache, ZonalError
+    from radar_assets.lib.timeseries.summaries import extract_geometry, summarised_sweeps
+
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_EXTRACT_BODY:
+        return _error(413, f"the request body is larger than {MAX_EXTRACT_BODY} bytes")
+    try:
+        geom = parse_geometry(body.geometry)
+        check_geometry(geom)
+    except PayloadTooLarge as exc:
+        return _error(413, str(exc))
+    if not _extract_slots.acquire(blocking=False):
+        return _error(
+            503, "too many extractions are running; retry shortly", {"Retry-After": str(RETRY_AFTER_S)}
+        )
+    try:
+        with read.snapshots.session() as session:
+            rows = []
+            if session.snapshot.has_table("sweeps"):
+                level = (
+                    "(level = 2 AND moment = 'REF')"
+                    if body.product == "REF"
+                    else "(level = 3 AND product = ?)"
+                )
+                params: list[Any] = [body.site, body.start, body.end]
+                if body.product != "REF":
+                    if body.product not in SUMMARISED_LEVEL3:
+                        raise InvalidParameterError(
+                            ("body", "product"),
+                            f"product must be REF or one of {', '.join(SUMMARISED_LEVEL3)}",
+                        )
+                    params.append(body.product)
+                tail = f' WHERE "site" = ? AND "sweep_time" >= ? AND "sweep_time" < ? AND {level} ORDER BY sweeps."sweep_time" LIMIT ?'
+                rows = session.select("sweeps", SWEEP_COLUMNS, tail, [*params, 50 * MAX_EXTRACT_SWEEPS])
+        sweeps = [s for s in summarised_sweeps(_as_table(rows)) if s["summary_product"] == body.product]
+        if len(sweeps) > MAX_EXTRACT_SWEEPS:
+            raise InvalidParameterError(
+                ("body", "end"),
+                f"{len(sweeps)} scans in the window, more than {MAX_EXTRACT_SWEEPS}: narrow start/end",
+            )
+        cache = request.app.state.__dict__.setdefault("extract_weights", WeightCache(max_entries=64))
+        try:
+            points = extract_geometry(
+                geom,
+                sweeps,
+                lambda key: objects.read(key, what="a sweep's value COG", cache=False),
+                cache,
+                max_cells=MAX_EXTRACT_CELLS,
+            )
+        except CellLimitError as exc:
+            return _error(413, str(exc))
+        except ZonalError as exc:
+            raise InvalidParameterError(("body", "geometry"), str(exc)) from None
+    finally:
+        _extract_slots.release()
+    column = tf.statistic_column(body.statistic)
+    raw = [p[column] for p in points]
+    values = _apply(body, raw, _reference(body, raw, points))
+    out = [
+        {**p, "value": v, "raw": x, "time": _iso(p["time"])}
+        for p, v, x in zip(points, values, raw, strict=True)
+    ]
+    result = {
+        "site": body.site,
+        "product": body.product,
+        "statistic": body.statistic,
+        "transform": body.transform,
+        "smoother": tf.normalise_method(body.smoother),
+        "width": body.width,
+        "points": out,
+    }
+    return json_response(result, {"Cache-Control": "no-store"})
+
+
+def _reference(body: ExtractRequest, raw, points) -> list[float | None] | None:
+    """For zscore_fixed on an extraction: the statistic of the points inside the reference window."""
+    if body.transform != "zscore_fixed":
+        return None
+    lo, hi = body.reference_start.isoformat(), body.reference_end.isoformat()
+    return [x for x, p in zip(raw, points, strict=True) if lo <= _as_datetime(p["time"]).isoformat() < hi]
+
+
+def _as_datetime(value) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _iso(value) -> str:
+    text = _as_datetime(value).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def _as_table(rows: list[dict[str, Any]]):
+    """Snapshot rows (times as ISO text) as a sweeps table for :func:`summarised_sweeps`."""
+    import pyarrow as pa
+
+    fixed = []
+    for r in rows:
+        r = dict(r)
+        r["sweep_time"] = _as_datetime(r["sweep_time"])
+        fixed.append(r)
+    schema = pa.schema([SWEEPS_SCHEMA.field(name) for name in SWEEP_COLUMNS])
+    return pa.Table.from_pylist(fixed, schema=schema)
