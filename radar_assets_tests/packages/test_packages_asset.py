@@ -18,6 +18,7 @@ from radar_assets.defs.partitions import boundaries_partitions, sites_partitions
 from radar_assets.defs.resources import shared_resources
 from radar_assets.defs.scans.assets import raw_scans
 from radar_assets.defs.sweeps.assets import rendered_sweeps
+from radar_assets.defs.timeseries.assets import ZonalResource, timeseries_summaries
 from radar_assets.lib.geo.boundaries import read_boundaries, register
 from radar_assets.lib.packages import current_package, verify_package
 from radar_assets.lib.seed import seed
@@ -65,6 +66,13 @@ def env(tmp_path_factory):
     )
     register(catalog, load)
     instance.add_dynamic_partitions(boundaries_partitions.name, [COOK, DUPAGE, ALEXANDER])
+    zonal = {"zonal": ZonalResource(cache_dir=None)}
+    dg.materialize(
+        [timeseries_summaries],
+        partition_key=f"{DAY}|KLOT",
+        instance=instance,
+        resources={**resources, **zonal},
+    )
 
     def run(boundary):
         return dg.materialize(
@@ -92,6 +100,13 @@ def test_materialisation_publishes_a_verified_package_with_preview_and_summary(e
     descriptor = json.loads(store.get_bytes(row["datapackage_key"]))
     assert descriptor["provenance"]["dagster_run_id"] == result.run_id
     assert descriptor["provenance"]["partition"]["key"] == f"{COOK}|{DAY}"
+    # The boundary's time series from timeseries_summaries, one row per summarised scan, checked by frictionless.
+    series = next(r for r in descriptor["resources"] if r["name"] == "timeseries")
+    text = store.get_bytes(row["prefix"] + series["path"]).decode()
+    header, *lines = text.splitlines()
+    assert "boundary" in header.split(",") and "sweep_fingerprint" not in header
+    assert lines and all(line.startswith(f"{COOK},KLOT,") for line in lines)
+    assert [f["name"] for f in series["schema"]["fields"]] == header.split(",")
     raster = next(r for r in descriptor["resources"] if r["path"].startswith("rasters/"))
     # The archive key, not a machine path: the demo's local archive folder is not published.
     assert raster["sources"][0]["path"] == "2019/06/17/KLOT/KLOT20190617_181704_V06"

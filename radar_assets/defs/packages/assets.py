@@ -16,8 +16,10 @@ from importlib.metadata import PackageNotFoundError, version
 import dagster as dg
 from pydantic import Field
 
+from radar_assets.defs.boundaries.assets import boundaries
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import boundary_day_partitions
+from radar_assets.defs.timeseries.assets import timeseries_summaries
 from radar_assets.lib.packages import build_package, publish_package, verify_package
 from radar_assets.lib.packages.inputs import UnknownBoundaryError, describe, gather_inputs, load_boundary
 from radar_assets.settings import Settings
@@ -67,18 +69,11 @@ def packages_resource(settings: Settings) -> PackagesResource:
     )
 
 
-def _upstream() -> str:
-    """``timeseries_summaries`` when its family is installed (its CSV goes into the package), else the sweeps."""
-    try:
-        import radar_assets.defs.timeseries  # noqa: F401
-    except ImportError:
-        return "rendered_sweeps"
-    return "timeseries_summaries"
-
-
 @dg.asset(
     partitions_def=boundary_day_partitions,
-    deps=[dg.AssetDep(_upstream(), partition_mapping=DAY_MAPPING)],
+    # The day's time series of every site (they need the day's sweeps, which the rasters come from) and the
+    # registry the polygon comes from.
+    deps=[dg.AssetDep(timeseries_summaries, partition_mapping=DAY_MAPPING), boundaries],
     group_name="packages",
     kinds={"geotiff", "csv", "json"},
     check_specs=[
