@@ -11,6 +11,7 @@ Invariants
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from radar_assets.lib.keys import (
     parse_key,
     sha256_hex,
 )
+from radar_assets.lib.partitions import site_day
 from radar_assets.lib.store import ObjectStore
 
 # Level 3 products listed per site-day by default: the ones the platform renders or summarises.
@@ -118,6 +120,109 @@ def list_partition_sources(
             if parsed.level == 3 and parsed.partition_day == day:
                 found.append((parsed, size))
     return sorted(found, key=lambda item: item[0].key)
+
+
+#: Stream id of the Level 2 volumes in a listing watermark (Level 3 streams are named by their product).
+LEVEL2_STREAM = "L2"
+
+#: site -> day -> stream (``"L2"`` or a Level 3 product) -> the last key listed there.
+Watermarks = dict[str, dict[str, dict[str, str]]]
+
+
+@dataclass
+class NewSources:
+    """What one bounded listing pass found.
+
+    Invariants
+    ----------
+    - ``marks`` only moves forward, and only over keys that were listed (and counted in ``found`` when they are
+      source files of that site-day), so resuming from ``marks`` never skips or repeats a key.
+    - A site-day is in ``complete`` only when every one of its streams was listed to its end in this pass.
+    - A site whose listing failed keeps the watermarks it came with (``errors`` names the site and the cause).
+    """
+
+    marks: Watermarks
+    found: dict[str, list[str]] = field(default_factory=dict)  # site-day partition -> new source keys
+    complete: set[str] = field(default_factory=set)
+    errors: dict[str, str] = field(default_factory=dict)
+    listed: int = 0
+    out_of_time: bool = False
+
+
+def _streams(site: str, day: str, level3_products: Iterable[str]) -> list[tuple[str, str, int]]:
+    """(stream id, listing prefix, level) of one site-day: one date/site prefix per stream, never a bucket."""
+    streams = [(LEVEL2_STREAM, level2_prefix(site, day), 2)]
+    stamp = day.replace("-", "_")
+    streams += [(p, level3_prefix(site, p) + stamp + "_", 3) for p in level3_products]
+    return streams
+
+
+def list_new_sources(
+    level2: ObjectStore,
+    sites: Iterable[str],
+    days: Iterable[str],
+    marks: Watermarks,
+    *,
+    level3: ObjectStore | None = None,
+    level3_products: Iterable[str] = DEFAULT_LEVEL3_PRODUCTS,
+    budget_s: float = 40.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> NewSources:
+    """List the source keys added after each site-day stream's watermark, within a time budget.
+
+    Each stream (Level 2 volumes of a site-day; one Level 3 product of a site-day) is listed from its own
+    date/site prefix, starting after its watermark (S3 ``StartAfter``, paginated by the store), so a tick
+    costs one request per stream plus one per 1000 new keys. The archive appends keys in time order, which
+    is what makes a key watermark sufficient; a rewritten object is picked up by the daily finalisation run.
+
+    When ``clock()`` passes ``budget_s`` the pass stops after the current key, with the watermarks of
+    everything listed so far: the next pass continues from there (``out_of_time`` is then true). At least
+    one key is always listed, so repeated passes always progress.
+    """
+    level3 = level3 or level2
+    products = list(level3_products)
+    deadline = clock() + budget_s
+    out = NewSources(marks={site: {d: dict(st) for d, st in days_.items()} for site, days_ in marks.items()})
+    for site in sites:
+        site_marks = {d: dict(st) for d, st in out.marks.get(site, {}).items()}
+        found: dict[str, list[str]] = {}
+        complete: set[str] = set()
+        listed = 0
+        try:
+            for day in days:
+                day_marks = site_marks.setdefault(day, {})
+                finished = True
+                for stream, prefix, level in _streams(site, day, products):
+                    store = level2 if level == 2 else level3
+                    for key, _size in store.list_objects(prefix, start_after=day_marks.get(stream)):
+                        if (out.listed + listed) and clock() > deadline:
+                            finished = False
+                            break
+                        listed += 1
+                        day_marks[stream] = key
+                        try:
+                            parsed = parse_key(key)
+                        except KeyParseError:
+                            continue
+                        if parsed.level == level and parsed.site == site and parsed.partition_day == day:
+                            found.setdefault(site_day(site, day), []).append(key)
+                    if not finished:
+                        break
+                if finished:
+                    complete.add(site_day(site, day))
+                else:
+                    out.out_of_time = True
+                    break
+        except Exception as exc:  # a listing failure is a property of this site's source: keep its marks
+            out.errors[site] = f"listing {site} in {level2.url}: {type(exc).__name__}: {exc}"
+            continue
+        out.marks[site] = {d: st for d, st in site_marks.items() if st}
+        out.found.update(found)
+        out.complete |= complete
+        out.listed += listed
+        if out.out_of_time:
+            break
+    return out
 
 
 def describe_source(parsed: SourceKey, data: bytes) -> dict:

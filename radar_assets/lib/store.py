@@ -54,8 +54,12 @@ class ObjectStore:
     def delete(self, key: str) -> None:
         raise NotImplementedError
 
-    def list_objects(self, prefix: str = "") -> Iterator[tuple[str, int]]:
-        """Yield ``(key, size)`` for every key starting with ``prefix``, in lexical order."""
+    def list_objects(self, prefix: str = "", start_after: str | None = None) -> Iterator[tuple[str, int]]:
+        """Yield ``(key, size)`` for every key starting with ``prefix``, in lexical order.
+
+        ``start_after`` skips keys up to and including it (S3's ``StartAfter``): a lister that remembers
+        the last key it saw resumes there without listing the prefix again.
+        """
         raise NotImplementedError
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
@@ -110,7 +114,7 @@ class LocalStore(ObjectStore):
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def list_objects(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+    def list_objects(self, prefix: str = "", start_after: str | None = None) -> Iterator[tuple[str, int]]:
         # Walk only the deepest directory the prefix names, not the whole store.
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = self.root / base if base else self.root
@@ -123,7 +127,7 @@ class LocalStore(ObjectStore):
                     continue
                 path = os.path.join(dirpath, name)
                 key = os.path.relpath(path, self.root).replace(os.sep, "/")
-                if key.startswith(prefix):
+                if key.startswith(prefix) and (start_after is None or key > start_after):
                     keys.append((key, os.path.getsize(path)))
         return iter(sorted(keys))
 
@@ -210,12 +214,13 @@ class S3Store(ObjectStore):
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
-    def list_objects(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+    def list_objects(self, prefix: str = "", start_after: str | None = None) -> Iterator[tuple[str, int]]:
         # Prefixes may end in "/" or mid-name, so they are not checked as keys.
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+        extra = {"StartAfter": self._key(start_after)} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full, **extra):
             for obj in page.get("Contents", []):
                 yield obj["Key"][strip:], int(obj["Size"])
 

@@ -30,7 +30,11 @@ def test_source_sensor_requests_changed_site_days_once(tmp_path):
     requests, cursor = _tick(instance, source, None)
     assert [r.partition_key for r in requests] == [f"{today:%Y-%m-%d}|KLOT"]
     first_key = requests[0].run_key
-    assert json.loads(cursor)[f"{today:%Y-%m-%d}|KLOT"].startswith("2:15:")
+    marks = json.loads(cursor)["marks"]["KLOT"][f"{today:%Y-%m-%d}"]
+    assert marks == {
+        "L2": f"{today:%Y/%m/%d}/KLOT/KLOT{stamp}_000100_V06_MDM",
+        "N0Q": f"LOT_N0Q_{today:%Y_%m_%d}_00_01_00",
+    }
 
     again, cursor = _tick(instance, source, cursor)
     assert again == []  # nothing changed, nothing requested

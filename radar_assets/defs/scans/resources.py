@@ -24,6 +24,11 @@ class RadarSourceResource(dg.ConfigurableResource):
     secret_access_key: str | None = None
     region: str | None = None
     level3_products: list[str] = Field(default=list(DEFAULT_LEVEL3_PRODUCTS))
+    sensor_budget_s: float = Field(
+        default=40.0,
+        gt=0,
+        description="Listing time per source-sensor tick (Dagster stops a tick at 60 s); the next tick continues",
+    )
 
     def _open(self, url: str) -> ObjectStore:
         return store_from_url(

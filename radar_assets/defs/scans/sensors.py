@@ -1,5 +1,6 @@
 """Sensors of the scans family: new source files in the archive, and sites added from configuration."""
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -10,50 +11,78 @@ from radar_assets.defs.partitions import site_day_key, sites_partitions
 from radar_assets.defs.scans.assets import raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib import partitions as keys
-from radar_assets.lib.scans import list_partition_sources
+from radar_assets.lib.scans import Watermarks, list_new_sources
+
+WATCHED_DAYS = 2  # yesterday and today: the archive's late files land within a day
 
 
-def source_watermarks(source: RadarSourceResource, sites: list[str], days: list[str]) -> dict[str, str]:
-    """Site-day key -> a watermark that changes whenever a file is added to or replaced in that site-day."""
-    level2, level3 = source.level2(), source.level3()
-    marks = {}
-    for site in sites:
-        for day in days:
-            found = list_partition_sources(level2, site, day, source.level3_products, level3)
-            if found:
-                newest = max(parsed.key for parsed, _ in found)
-                marks[keys.site_day(site, day)] = f"{len(found)}:{sum(size for _, size in found)}:{newest}"
-    return marks
+def _load_cursor(raw: str | None) -> tuple[Watermarks, dict[str, str]]:
+    """(watermarks, pending site-days -> run key) from the cursor; an older cursor format starts afresh."""
+    state = json.loads(raw) if raw else {}
+    if state.get("v") != 2:
+        return {}, {}
+    return state["marks"], state["pending"]
+
+
+def _run_key(site_day: str, marks: Watermarks) -> str:
+    # Derived from the partition's watermarks only: the same archive state seen from the same cursor (a
+    # re-evaluated tick) gives the same key, which Dagster de-duplicates; any new key gives a new one.
+    site, day = keys.split_site_day(site_day)
+    state = json.dumps(marks.get(site, {}).get(day, {}), sort_keys=True)
+    return f"raw_scans:{site_day}:{hashlib.sha256(state.encode()).hexdigest()[:16]}"
 
 
 @dg.sensor(
     asset_selection=[raw_scans],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Lists today's and yesterday's keys of every site and requests raw_scans for site-days that changed.",
+    description=(
+        "Lists yesterday's and today's new source keys per site (date/site prefixes, after each stream's "
+        "watermark, paginated, within a time budget) and requests raw_scans for the site-days that changed."
+    ),
 )
 def raw_scans_source_sensor(
     context: dg.SensorEvaluationContext, source: RadarSourceResource
 ) -> dg.SensorResult:
-    # The cursor holds the last watermark per site-day; run keys derive from the watermark, so a
-    # re-evaluation after a crash requests the same run and Dagster de-duplicates it.
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    # Cursor: per site, day and stream the last key listed; plus site-days with new keys whose listing
+    # did not finish yet (requested once complete, so a day of 4000 keys is one request, not one per tick).
+    marks, pending = _load_cursor(context.cursor)
     sites = sorted(context.instance.get_dynamic_partitions(sites_partitions.name))
     today = datetime.now(UTC).date()
-    days = [(today - timedelta(days=n)).isoformat() for n in (1, 0)]
-    marks = source_watermarks(source, sites, days)
+    days = [(today - timedelta(days=n)).isoformat() for n in range(WATCHED_DAYS - 1, -1, -1)]
+    listing = list_new_sources(
+        source.level2(),
+        sites,
+        days,
+        marks,
+        level3=source.level3(),
+        level3_products=source.level3_products,
+        budget_s=source.sensor_budget_s,
+    )
+    for message in listing.errors.values():
+        context.log.error(message)
+    for site_day in listing.found:
+        pending[site_day] = _run_key(site_day, listing.marks)
+    ready = sorted(p for p in pending if p in listing.complete or keys.split_site_day(p)[1] not in days)
     requests = [
         dg.RunRequest(
-            run_key=f"raw_scans:{site_day}:{mark}",
+            run_key=pending.pop(site_day),
             partition_key=site_day_key(*keys.split_site_day(site_day)),
             tags={"radar-assets/trigger": "source-sensor"},
         )
-        for site_day, mark in sorted(marks.items())
-        if seen.get(site_day) != mark
+        for site_day in ready
     ]
-    # Keep only the watched window in the cursor so it does not grow without bound.
-    cursor = {k: v for k, v in {**seen, **marks}.items() if keys.split_site_day(k)[1] in days}
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
+    # Only the watched days keep watermarks, so the cursor does not grow with time.
+    kept = {
+        site: {day: st for day, st in by_day.items() if day in days} for site, by_day in listing.marks.items()
+    }
+    cursor = json.dumps({"v": 2, "marks": kept, "pending": pending}, sort_keys=True)
+    if listing.out_of_time:
+        context.log.info(f"listed {listing.listed} keys in the tick's budget; the next tick continues")
+    if not requests:
+        reason = "; ".join(listing.errors.values()) or f"no new source keys ({listing.listed} listed)"
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
+    return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
 class SitesConfig(dg.ConfigurableResource):
