@@ -129,8 +129,8 @@ class ApiSettings(_Part):
 class ExecutionSettings(_Part):
     """How a run's steps execute: Dagster's own executors (radar_assets.defs.executors)."""
 
-    executor: Literal["in_process", "multiprocess", "celery"] = "multiprocess"
-    """Executor of every job: in_process, multiprocess (Dagster's default) or celery (dagster-celery workers)."""
+    executor: Literal["in_process", "multiprocess", "celery", "k8s"] = "multiprocess"
+    """Executor of every job: in_process, multiprocess (Dagster's default), celery (dagster-celery workers) or k8s (a Kubernetes Job per step)."""
     broker_url: SecretStr | None = None
     """Celery broker, e.g. pyamqp://guest:guest@rabbitmq:5672// or redis://redis:6379/0 (default: AMQP on localhost)."""
     backend: str = "rpc://"

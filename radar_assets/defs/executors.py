@@ -7,7 +7,9 @@ Scale-out uses Dagster's own engines, never home-made workers:
   choose ``in_process`` in its run config);
 - ``celery``: ``dagster-celery``; the run's process only orchestrates and every step is a Celery task
   executed by a ``dagster-celery worker`` process on any host that reaches the broker (RabbitMQ or
-  Redis), the Dagster instance (Postgres) and the store (S3).
+  Redis), the Dagster instance (Postgres) and the store (S3);
+- ``k8s``: ``dagster-k8s``'s ``k8s_job_executor``, one Kubernetes Job per step (with the K8sRunLauncher;
+  per-step resources in the run config, ``docker/k8s/run_config.yaml``).
 
 The executor applies to every job that does not name its own, including the implicit asset job that
 backfills and the UI's *Materialize* launch, so partitions of one backfill spread over the workers.
@@ -91,6 +93,10 @@ def executor_for(settings: Settings, **config_source: Any) -> dg.ExecutorDefinit
         from dagster_celery import celery_executor
 
         return celery_executor.configured(celery_config(settings, **config_source), name="celery")
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
     raise ValueError(f"unknown executor {kind!r} (RADAR_ASSETS_EXECUTION_EXECUTOR)")
 
 
