@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,11 +19,13 @@ from fastapi import FastAPI
 
 from radar_assets.api.routers.live import build_router
 from radar_assets.lib.feed.live_hub import LiveHub
+from radar_assets.lib.feed.spool import Spool
 from radar_assets_tests.conftest import free_port
 
 
 def live_app(spool: Path, **hub_kwargs) -> tuple[FastAPI, LiveHub]:
     """A bare FastAPI app with only the live router (the real app registers it the same way)."""
+    hub_kwargs.setdefault("keepalive", 0.5)  # quiet streams still wake test clients that want to stop
     hub = LiveHub(spool, **hub_kwargs)
 
     @asynccontextmanager
@@ -40,7 +45,14 @@ class Server:
     def __init__(self, app: FastAPI):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -82,7 +94,7 @@ class SSEClient:
 
     def _run(self) -> None:
         try:
-            for ev in iter_events(self.url, self.headers):
+            for ev in iter_events(self.url, self.headers, stop=self.stop):
                 self.events.append(ev)
                 if self.stop.is_set():
                     return
@@ -101,12 +113,17 @@ class SSEClient:
         return [e for e in self.events if e.event == kind]
 
 
-def iter_events(url: str, headers: dict | None = None, timeout: float = 30.0) -> Iterator[Event]:
+def iter_events(
+    url: str, headers: dict | None = None, timeout: float = 30.0, stop: threading.Event | None = None
+) -> Iterator[Event]:
+    """Parse a server-sent event stream (keep-alive comments let ``stop`` be noticed on a quiet stream)."""
     with httpx.Client(timeout=httpx.Timeout(timeout, connect=5)) as client:
         with client.stream("GET", url, headers=headers or {}) as resp:
             resp.raise_for_status()
             kind, data, eid = "message", [], None
             for line in resp.iter_lines():
+                if stop is not None and stop.is_set():
+                    return
                 if line == "":
                     if data:
                         yield Event(kind, json.loads("\n".join(data)), eid, time.time())
@@ -122,3 +139,63 @@ def iter_events(url: str, headers: dict | None = None, timeout: float = 30.0) ->
                         data.append(value)
                     elif name == "id":
                         eid = value
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ProcListener:
+    """The real listener in its own process (as deployed), so that it never shares a GIL with the API."""
+
+    def __init__(self, endpoint: str, spool: Path, heartbeat_interval: float = 0.2):
+        self.args = [endpoint, str(spool), str(heartbeat_interval)]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> ProcListener:
+        code = (
+            "import sys; from radar_assets.lib.feed.listener import Listener; "
+            "Listener([sys.argv[1]], sys.argv[2], heartbeat_interval=float(sys.argv[3]))"
+            ".run(install_signals=True)"
+        )
+        self.proc = subprocess.Popen([sys.executable, "-c", code, *self.args], cwd=ROOT)
+        return self
+
+    def accepted(self) -> int:
+        hb = Spool(self.args[1]).heartbeat() or {}
+        return hb.get("accepted", 0) if self.proc and hb.get("pid") == self.proc.pid else 0
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+
+    def __enter__(self) -> ProcListener:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def publish_process(endpoint: str, stations: list[str], rate: float, count: int) -> subprocess.Popen:
+    """``SyntheticFeed`` published at ``rate`` from another process (record time = scheduled publish time)."""
+    code = """
+import json, sys
+from radar_assets.lib.feed.simulate import SyntheticFeed, publish
+stations, rate, n = sys.argv[2].split(","), float(sys.argv[3]), int(sys.argv[4])
+feed = SyntheticFeed(stations, rate, 0)  # templates made before publishing starts
+
+def start(start_us):
+    feed.start_us = start_us  # record time = scheduled publish time
+    return iter(feed)
+
+print(json.dumps(publish(sys.argv[1], start, rate=rate, count=n)))
+"""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, endpoint, ",".join(stations), str(rate), str(count)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )

@@ -8,8 +8,8 @@ with a private tailer reading the spool (resume by ``Last-Event-ID``), then foll
 Server-sent events (``text/event-stream``)
 -----------------------------------------
 - ``event: records``, ``id: <event id of the batch's last record>``, data
-  ``{"from", "to", "records": [...], "scans": [...]}``: the records after ``from`` up to ``to`` (those of the
-  requested stations) and the scans they completed. ``id`` is a spool position, so a reconnecting
+  ``{"from", "to", "count", "read_at_us", "records": [...], "scans": [...]}``: the records after ``from``
+  up to ``to`` (those of the requested stations) and the scans they completed. ``id`` is a spool position, so a reconnecting
   ``EventSource`` sends it back as ``Last-Event-ID`` and gets every later record exactly once, in order.
 - ``event: gap`` (no id): the listener restarted; data says from when to when it was down.
 - ``event: listener`` (no id): the listener's heartbeat went stale (``"down"``) or came back (``"up"``).
@@ -62,15 +62,16 @@ def _dumps(obj: Any) -> str:
 class HubBatch:
     """A tail batch plus its SSE text, rendered once per (stations, arrays) and shared by every client."""
 
-    __slots__ = ("tail", "stations", "n", "_parts", "_cache")
+    __slots__ = ("tail", "stations", "n", "read_at_us", "_parts", "_cache")
 
     def __init__(self, tail: TailBatch):
         self.tail = tail
+        self.read_at_us = time.time_ns() // 1000  # when the tailer read it: clients can measure their lag
         self.stations = (
             frozenset(tail.records.column("station").to_pylist()) if tail.records.num_rows else frozenset()
         )
         self.n = tail.records.num_rows
-        self._parts: dict[bool, tuple[list[str], list[str]]] = {}
+        self._parts: dict[bool, tuple[list[dict[str, Any]], str]] = {}
         self._cache: dict[tuple[frozenset[str] | None, bool], str] = {}
 
     @property
@@ -81,7 +82,7 @@ class HubBatch:
         """Render the per-record JSON (worker thread friendly) so that clients only join strings."""
         if arrays not in self._parts:
             recs = record_summaries(self.tail, arrays=arrays)
-            self._parts[arrays] = ([r["station"] for r in recs], [_dumps(r) for r in recs])
+            self._parts[arrays] = (recs, _dumps(recs)[1:-1])  # one encoder call for the whole batch
 
     def sse(
         self,
@@ -118,10 +119,12 @@ def render_batch(
         return "".join(out)
     if after is None and until is None:
         batch.prepare(arrays)
-        names, parts = batch._parts[arrays]
-        chosen = (
-            parts if stations is None else [p for s, p in zip(names, parts, strict=True) if s in stations]
-        )
+        recs, text = batch._parts[arrays]
+        if stations is None:
+            body, count = text, len(recs)
+        else:
+            chosen = [r for r in recs if r["station"] in stations]
+            body, count = _dumps(chosen)[1:-1], len(chosen)
         last = tail.last
     else:
         recs = [
@@ -129,16 +132,16 @@ def render_batch(
             for r in record_summaries(tail, stations, arrays, after=after)
             if until is None or _pos(r["id"]) <= until
         ]
-        chosen = [_dumps(r) for r in recs]
+        body, count = _dumps(recs)[1:-1], len(recs)
         last = tail.last if until is None or tail.last <= until else until
     scans = scan_summaries(tail, stations)
-    if not chosen and not scans:
+    if not count and not scans:
         return "".join(out)
     first = event_id(tail.after) if tail.after else None
     to = event_id(last)
     data = (
-        f'{{"from":{_dumps(first)},"to":"{to}","count":{len(chosen)},'
-        f'"records":[{",".join(chosen)}],"scans":{_dumps(scans)}}}'
+        f'{{"from":{_dumps(first)},"to":"{to}","count":{count},"read_at_us":{batch.read_at_us},'
+        f'"records":[{body}],"scans":{_dumps(scans)}}}'
     )
     out.append(f"event: records\nid: {to}\ndata: {data}\n\n")
     return "".join(out)
@@ -179,6 +182,13 @@ class Subscription:
             or (batch.n > 0 and (self.stations is None or bool(self.stations & batch.stations)))
         )
 
+    def flush_dropped(self) -> None:
+        """Queue the ``dropped`` notice of the range missed so far (before anything newer)."""
+        if self.dropped is not None:
+            d, self.dropped = self.dropped, None
+            d["resume"] = f"?after={d['after'] or ''}&until={d.get('through') or ''}"
+            self.queue.append(Notice("dropped", d))
+
     def offer(self, item: HubBatch | Notice) -> None:
         if isinstance(item, HubBatch):
             if len(self.queue) >= self.bound:
@@ -196,10 +206,7 @@ class Subscription:
                 if item.last:
                     self.last_queued = item.last
                 return
-            if self.dropped is not None:
-                d, self.dropped = self.dropped, None
-                d["resume"] = f"?after={d['after'] or ''}&until={d.get('through') or ''}"
-                self.queue.append(Notice("dropped", d))
+            self.flush_dropped()
             if item.last:
                 self.last_queued = item.last
         self.queue.append(item)
@@ -282,9 +289,10 @@ class LiveHub:
             t0 = time.monotonic()
             try:
                 batch = await asyncio.to_thread(self._poll)
-            except (OSError, ValueError) as exc:  # a spool file vanishing mid-read: try again next tick
-                log.warning("live hub: spool read failed: %s", exc)
+            except Exception:  # a spool file vanishing mid-read, or a bug: never stop serving; retry
+                log.exception("live hub: reading the spool failed; retrying")
                 batch = None
+                await asyncio.sleep(1.0)
             if batch is not None:
                 self._publish(batch)
             if t0 >= next_state:
@@ -400,6 +408,8 @@ class LiveHub:
                 return
             last_write = time.monotonic()
             while True:
+                if not sub.queue:
+                    sub.flush_dropped()  # the client read everything kept for it: tell it what it missed
                 if not sub.queue:
                     sub.wake.clear()
                     try:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ class ScanAssembler:
             started = [i for i in idx if starts[i]]
             if not started:
                 if key in self._open:
-                    self._keep(key, recs.take(idx))
+                    self._keep(key, recs.take(_ix(idx)))
                 continue
             last = started[-1]
             own_parts.extend(self._open.pop(key, []))
@@ -162,11 +163,11 @@ class ScanAssembler:
             follow_idx.append(last)
             self._open[key] = []
             self._open_rows[key] = 0
-            self._keep(key, recs.take([i for i in idx if i >= last]))
+            self._keep(key, recs.take(_ix([i for i in idx if i >= last])))
         if not follow_idx:
             return ECHO_SCANS_SCHEMA.empty_table()
-        own = pa.concat_tables([*own_parts, recs.take(own_idx)])
-        scans = scan_table(own, recs.take(follow_idx), "")
+        own = pa.concat_tables([*own_parts, recs.take(_ix(own_idx))])
+        scans = scan_table(own, recs.take(_ix(follow_idx)), "")
         if scans.num_rows == 0:
             return scans
         hours = [hour_key(t) for t in scans.column("scan_start").cast(pa.int64()).to_pylist()]
@@ -180,6 +181,10 @@ class ScanAssembler:
             return
         self._open.setdefault(key, []).append(rows)
         self._open_rows[key] = n
+
+
+def _ix(indices: list[int]) -> pa.Array:
+    return pa.array(indices, pa.int64())  # typed: an empty Python list would be a null array
 
 
 class SpoolTailer:
@@ -254,7 +259,7 @@ class SpoolTailer:
         segs = self.spool.segments()
         for seq in reversed(segs):
             last = None
-            for fr in self._frames_from(seq, SEG_HEADER.size, 1 << 62):
+            for fr in self._frames_from(seq, SEG_HEADER.size):
                 last = (fr.segment, fr.offset)
             if last is not None:
                 return last
@@ -263,19 +268,20 @@ class SpoolTailer:
     def _skip_to(self, after: Position) -> None:
         # Without warming, find the byte just past the frame at ``after`` (frames are read, not trusted).
         self._pos = SEG_HEADER.size
-        for fr in self._frames_from(after[0], SEG_HEADER.size, 1 << 62):
+        for fr in self._frames_from(after[0], SEG_HEADER.size):
             if fr.offset > after[1]:
                 break
             self._pos = fr.end
 
-    def _frames_from(self, seq: int, start: int, limit: int) -> list[RecordFrame]:
+    def _frames_from(self, seq: int, start: int, limit: int = -1) -> Iterator[RecordFrame]:
+        """Complete frames from byte ``start``, parsed lazily (a caller that stops early parses no more)."""
         try:
             with open(self.spool.segment_path(seq), "rb") as fh:
                 fh.seek(start)
                 data = fh.read(limit)
         except FileNotFoundError:
-            return []
-        return list(_parse_records(seq, data, start, None))
+            return iter(())
+        return _parse_records(seq, data, start, None)
 
     def _segment_session(self, seq: int) -> str | None:
         try:
@@ -335,7 +341,9 @@ class SpoolTailer:
             if self._session is None:
                 self._session = self._segment_session(seq)
             frames = self._frames_from(seq, self._pos, budget)
+            got = False
             for fr in frames:
+                got = True
                 if stop_at is not None and (fr.segment, fr.offset) > stop_at:
                     return out, None
                 out.append(fr)
@@ -343,7 +351,7 @@ class SpoolTailer:
                 budget -= fr.end - fr.offset
                 if len(out) >= self.max_records:
                     return out, None
-            if frames and budget <= 0:
+            if got and budget <= 0:
                 return out, None
             sealed_end = self._sealed_end(seq)
             exists = self.spool.segment_path(seq).exists()
@@ -447,9 +455,9 @@ def record_summaries(
     if arrays:
         counts = recs.column("echoes").to_numpy().astype(np.int64)
         offsets = np.concatenate([[0], np.cumsum(counts)])
-        gates = batch.echoes.column("range_gate").to_numpy()
-        vel = batch.echoes.column("velocity").to_numpy()
-        pwr = batch.echoes.column("power").to_numpy()
+        gates = batch.echoes.column("range_gate").to_numpy().tolist()
+        vel = np.round(batch.echoes.column("velocity").to_numpy().astype(np.float64), 2).tolist()
+        pwr = np.round(batch.echoes.column("power").to_numpy().astype(np.float64), 2).tolist()
     out = []
     positions = batch.positions
     for i in range(n):
@@ -475,9 +483,9 @@ def record_summaries(
         }
         if offsets is not None:
             a, b = int(offsets[i]), int(offsets[i + 1])
-            d["range_gate"] = gates[a:b].tolist()
-            d["velocity"] = np.round(vel[a:b].astype(np.float64), 2).tolist()
-            d["power"] = np.round(pwr[a:b].astype(np.float64), 2).tolist()
+            d["range_gate"] = gates[a:b]
+            d["velocity"] = vel[a:b]
+            d["power"] = pwr[a:b]
         out.append(d)
     return out
 
