@@ -17,12 +17,16 @@ ALL_CATALOGUED = "every_source_file_catalogued"
     kinds={"s3", "parquet"},
     check_specs=[
         dg.AssetCheckSpec(
-            NO_REJECTS, asset="raw_scans", description="No source file of the partition was rejected"
+            NO_REJECTS,
+            asset="raw_scans",
+            description="No source file of the partition was rejected",
+            partitions_def=site_day_partitions,
         ),
         dg.AssetCheckSpec(
             ALL_CATALOGUED,
             asset="raw_scans",
             description="Every listed source file has exactly one catalog row (scan or reject)",
+            partitions_def=site_day_partitions,
         ),
     ],
     description="NEXRAD Level 2 volumes and Level 3 products of one site-day, copied into the platform store.",

@@ -41,12 +41,16 @@ def _reject_reasons(table) -> list[tuple[str, str]]:
     kinds={"png", "geotiff", "parquet"},
     check_specs=[
         dg.AssetCheckSpec(
-            ALL_RENDERED, asset="rendered_sweeps", description="Every sweep of every scan was rendered"
+            ALL_RENDERED,
+            asset="rendered_sweeps",
+            description="Every sweep of every scan was rendered",
+            partitions_def=site_day_partitions,
         ),
         dg.AssetCheckSpec(
             BOUNDS_NEAR_SITE,
             asset="rendered_sweeps",
             description="Image bounds lie within 500 km of the site",
+            partitions_def=site_day_partitions,
         ),
     ],
     description="Sweep imagery in EPSG:3857 (transparent PNG + bounds JSON) and Cloud-Optimized GeoTIFFs of the values.",
