@@ -51,7 +51,7 @@ def free_port() -> int:
 
 
 def _feed_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "radar_assets.commands.feed", *args]
+    return [sys.executable, "-m", "radar_assets.cli.feed", *args]
 
 
 def run_pipeline(args, work: Path) -> dict:
