@@ -68,6 +68,7 @@ def verify_package(store: ObjectStore, datapackage_key: str, *, frictionless: bo
     except (StoreError, ValueError) as exc:
         return Verification(False, [f"{datapackage_key}: unreadable descriptor: {exc}"])
     problems: list[str] = []
+    missing = False
     files: dict[str, bytes] = {}
     resources = descriptor.get("resources", [])
     for res in resources:
@@ -76,6 +77,7 @@ def verify_package(store: ObjectStore, datapackage_key: str, *, frictionless: bo
             data = store.get_bytes(base + check_resource_path(path))
         except (StoreError, ValueError) as exc:
             problems.append(f"{name}: {path} missing or unsafe ({exc})")
+            missing = True
             continue
         files[path] = data
         algo, _, listed = str(res.get("hash", "")).partition(":")
@@ -84,7 +86,8 @@ def verify_package(store: ObjectStore, datapackage_key: str, *, frictionless: bo
         if res.get("bytes") != len(data):
             problems.append(f"{name}: {path} has {len(data)} bytes, {res.get('bytes')} listed")
     validation = None
-    if frictionless and not any("missing" in p for p in problems):
+    # Frictionless needs every file; with one missing the report above already says what is wrong.
+    if frictionless and not missing:
         validation = validate_files(raw, files)
     ok = not problems and (validation is None or validation.valid)
     return Verification(ok, problems, validation, len(resources))
