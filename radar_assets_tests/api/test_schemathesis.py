@@ -24,12 +24,18 @@ from radar_assets_tests.conftest import settings_for
 MAX_EXAMPLES = 100
 _SPEC = create_app(settings_for("/nonexistent")).openapi()["paths"]
 OPERATIONS = sorted(path for path in _SPEC if path != "/events")
+#: (path, method): GET everywhere, plus the compute-only POST (ad-hoc zonal extraction).
+METHODS = sorted((path, method) for path in OPERATIONS for method in _SPEC[path])
 CASES = [
-    pytest.param(path, mode, id=f"{path}-{mode.value}")
-    for path in OPERATIONS
+    pytest.param(
+        path, method, mode, id=f"{path}-{mode.value}" if method == "get" else f"{method} {path}-{mode.value}"
+    )
+    for path, method in METHODS
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     # an operation without parameters has no schema-violating request to generate
-    if mode is GenerationMode.POSITIVE or _SPEC[path]["get"].get("parameters")
+    if mode is GenerationMode.POSITIVE
+    or _SPEC[path][method].get("parameters")
+    or _SPEC[path][method].get("requestBody")
 ]
 
 
@@ -43,9 +49,9 @@ def test_every_operation_is_covered(api_schema):
     assert len(OPERATIONS) >= 14
 
 
-@pytest.mark.parametrize(("path", "mode"), CASES)
-def test_operation_conforms_to_schema(api_schema, path, mode):
-    operation = api_schema[path]["GET"]
+@pytest.mark.parametrize(("path", "method", "mode"), CASES)
+def test_operation_conforms_to_schema(api_schema, path, method, mode):
+    operation = api_schema[path][method.upper()]
     statuses = []
 
     @given(case=operation.as_strategy(generation_mode=mode))

@@ -324,8 +324,9 @@ def _error(status: int, message: str, headers: dict | None = None) -> Response:
     "/timeseries/extract",
     response_model=ExtractResult,
     responses={
-        **error_responses(503),
-        413: {"description": "The geometry spans too many grid cells or vertices."},
+        **error_responses(404, 503),
+        400: {"description": "The body is not JSON."},
+        413: {"description": "The geometry spans too many grid cells or vertices, or the body is too large."},
     },
 )
 def extract(request: Request, body: ExtractRequest, read: CatalogReadDep, objects: ObjectsDep) -> Any:
