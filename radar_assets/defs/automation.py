@@ -56,6 +56,31 @@ def downstream_condition(ignore: Iterable[str | dg.AssetKey] = ()) -> dg.Automat
 #: The condition of ``rendered_sweeps`` and of every other site x day asset fed by one upstream site-day.
 SITE_DAY_DOWNSTREAM = downstream_condition()
 
+#: ``timeseries_summaries``: after its rendered sweeps; a new boundary does not re-request every site-day
+#: (that is a backfill a person starts), but the summaries wait until the boundaries registry exists.
+SUMMARIES_DOWNSTREAM = downstream_condition(ignore=["boundaries"])
+
+
+def day_fan_in_condition(ignore: Iterable[str | dg.AssetKey] = ()) -> dg.AutomationCondition:
+    """For an asset whose partition reads one day of *every* site (``clipped_packages``: boundary x day).
+
+    Most sites have no data on most days, so "all upstream partitions exist" (``~any_deps_missing()``)
+    would never hold; instead the trigger itself proves existence: an upstream partition of that day was
+    materialised. Registries in ``ignore`` must exist but do not trigger.
+    """
+    ignored = [dg.AssetKey.from_coercible(k) for k in ignore]
+    updated = dg.AutomationCondition.any_deps_updated()
+    condition = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
+    if ignored:
+        selection = dg.AssetSelection.assets(*ignored)
+        updated = updated.ignore(selection)
+        condition = ~dg.AutomationCondition.any_deps_missing().allow(selection) & condition
+    return (updated.since_last_handled() & condition).with_label("after_any_upstream_partition_of_the_day")
+
+
+#: ``clipped_packages``: after any site's summaries of that day changed, for every registered boundary.
+PACKAGES_DOWNSTREAM = day_fan_in_condition(ignore=["boundaries"])
+
 automation_sensor = dg.AutomationConditionSensorDefinition(
     AUTOMATION_SENSOR,
     target=dg.AssetSelection.all() - dg.AssetSelection.assets(CATALOG_KEY),

@@ -138,3 +138,45 @@ def test_sensors_target_downstream_assets_and_start_running(defs):
     jobs = {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")}
     assert {SITE_DAY_JOB, "raw_scans_job"} <= jobs
     assert {RAW, SWEEPS} <= set(site_day_keys([a for a in repo.assets_defs_by_key.values()]))
+
+
+def _boundary_day(boundary: str, day: str) -> str:
+    return str(dg.MultiPartitionKey({"boundary": boundary, "day": day}))
+
+
+def test_a_volume_flows_down_the_whole_chain_one_step_per_existing_upstream(defs, instance):
+    summaries, packages = dg.AssetKey("timeseries_summaries"), dg.AssetKey("clipped_packages")
+    selection = dg.AssetSelection.assets(*_downstream_assets(defs))
+    instance.add_dynamic_partitions("boundaries", ["cook-il", "dupage-il"])
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
+
+    def step():
+        nonlocal tick
+        tick = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=selection, cursor=tick.cursor
+        )
+        return {key.to_user_string(): _requested(tick, key) for key in (SWEEPS, summaries, packages)}
+
+    _materialised(instance, RAW, ("KLOT", "2021-06-25"))
+    # Summaries need the boundaries registry: without it, sweeps only.
+    assert step() == {
+        "rendered_sweeps": {"2021-06-25|KLOT"},
+        "timeseries_summaries": set(),
+        "clipped_packages": set(),
+    }
+    _materialised(instance, SWEEPS, ("KLOT", "2021-06-25"))
+    assert step()["timeseries_summaries"] == set()
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="boundaries"))
+    # The registry landing does not trigger (ignored), but the remembered sweeps update now can proceed.
+    assert step() == {
+        "rendered_sweeps": set(),
+        "timeseries_summaries": {"2021-06-25|KLOT"},
+        "clipped_packages": set(),
+    }
+    _materialised(instance, summaries, ("KLOT", "2021-06-25"))
+    # Every registered boundary of that day, no other day, although KTLX has no summaries that day.
+    assert step()["clipped_packages"] == {
+        _boundary_day("cook-il", "2021-06-25"),
+        _boundary_day("dupage-il", "2021-06-25"),
+    }
+    assert step() == {"rendered_sweeps": set(), "timeseries_summaries": set(), "clipped_packages": set()}

@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 import dagster as dg
 from pydantic import Field
 
+from radar_assets.defs.automation import PACKAGES_DOWNSTREAM
 from radar_assets.defs.boundaries.assets import boundaries
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import boundary_day_partitions
@@ -74,6 +75,7 @@ def packages_resource(settings: Settings) -> PackagesResource:
     # The day's time series of every site (they need the day's sweeps, which the rasters come from) and the
     # registry the polygon comes from.
     deps=[dg.AssetDep(timeseries_summaries, partition_mapping=DAY_MAPPING), boundaries],
+    automation_condition=PACKAGES_DOWNSTREAM,
     group_name="packages",
     kinds={"geotiff", "csv", "json"},
     check_specs=[

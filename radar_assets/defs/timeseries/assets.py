@@ -8,6 +8,7 @@ import math
 import dagster as dg
 from pydantic import Field
 
+from radar_assets.defs.automation import SUMMARIES_DOWNSTREAM
 from radar_assets.defs.boundaries.assets import boundaries
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import site_day_partitions
@@ -58,6 +59,7 @@ def inconsistent_rows(rows: list[dict]) -> list[str]:
 @dg.asset(
     partitions_def=site_day_partitions,
     deps=[rendered_sweeps, boundaries],
+    automation_condition=SUMMARIES_DOWNSTREAM,
     group_name="timeseries",
     kinds={"parquet", "numpy"},
     check_specs=[
