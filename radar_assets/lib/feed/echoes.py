@@ -539,11 +539,21 @@ def materialize_hour(
     counts = {int(k): v for k, v in state.get("counts", {}).items()}  # rows of each chunk file
     files = {t: _partition_files(catalog, t, partition) for t in ("feed_records", "echoes")}
 
+    # Segments removed by spool retention (lib/feed/retention.py) were landed and published: their rows
+    # live only in the catalog now, so they count as read and are kept from the hour's full file.
+    pruned = {q: e["hours"] for q, e in spool.pruned().items()}
+    nxt_hour = hour_key(hi)
+    pruned_here = {q: hs[partition] for q, hs in pruned.items() if partition in hs}
+    stale = True
     if final:
-        stale = state.get("final") is not True or done != seg_ends or set(files["feed_records"]) != {""}
+        seg_ends_all = {**seg_ends, **pruned_here}
+        stale = state.get("final") is not True or done != seg_ends_all or set(files["feed_records"]) != {""}
         if stale:
             frames, res.duplicates_dropped = dedup_frames(spool.records_in_hour(partition))
             records, echoes = decode_frames(frames, partition)
+            if pruned_here and "" in files["feed_records"]:
+                records, echoes = _with_pruned_rows(catalog, files, set(pruned_here), records, echoes)
+            seg_ends = seg_ends_all
             res.new_records = records.num_rows - int(state.get("records", 0))
             for table, rows in (("feed_records", records), ("echoes", echoes)):
                 res.files_written.append(catalog.write_partition(table, partition, rows))
@@ -601,18 +611,28 @@ def materialize_hour(
         )
     catalog.store.put_bytes(state_key, json.dumps(state, sort_keys=True).encode())
 
-    # Scans: need the next hour's records that close this hour's last scans.
-    last_flags = _open_scan_keys(all_records)
-    following = _following_records(spool, partition, last_flags)
-    scans = scan_table(all_records, following, partition)
-    cadence = station_cadence_s(all_records)
-    stations = set(all_records.column("station").to_pylist())
-    previous = _previous_times(spool, lo, stations)
-    downtimes = [(a // 1000, b // 1000) for a, b in spool.downtimes_ns()]
-    gaps = gap_table(all_records, partition, previous, cadence, downtimes)
-    rejects = rejects_table([r for r in spool.iter_rejects() if lo <= r.arrival_ns // 1000 < hi], partition)
-    for table, rows in (("echo_scans", scans), ("feed_gaps", gaps), ("feed_rejects", rejects)):
-        res.files_written.append(catalog.write_partition(table, partition, rows))
+    small = ("echo_scans", "feed_gaps", "feed_rejects")
+    if not stale and any(partition in hs or nxt_hour in hs for hs in pruned.values()):
+        # Unchanged, and the spool no longer holds all it was built from: keep what was landed.
+        scans, gaps, rejects = (
+            catalog.read_partition(t, partition) or schema.empty_table()
+            for t, schema in zip(small, (ECHO_SCANS_SCHEMA, GAPS_SCHEMA, FEED_REJECTS_SCHEMA), strict=True)
+        )
+    else:
+        # Scans: need the next hour's records that close this hour's last scans.
+        last_flags = _open_scan_keys(all_records)
+        following = _following_records(spool, partition, last_flags)
+        scans = scan_table(all_records, following, partition)
+        cadence = station_cadence_s(all_records)
+        stations = set(all_records.column("station").to_pylist())
+        previous = _previous_times(spool, lo, stations)
+        downtimes = [(a // 1000, b // 1000) for a, b in spool.downtimes_ns()]
+        gaps = gap_table(all_records, partition, previous, cadence, downtimes)
+        rejects = rejects_table(
+            [r for r in spool.iter_rejects() if lo <= r.arrival_ns // 1000 < hi], partition
+        )
+        for table, rows in zip(small, (scans, gaps, rejects), strict=True):
+            res.files_written.append(catalog.write_partition(table, partition, rows))
 
     res.records = all_records.num_rows
     res.echoes = int(pc.sum(all_records.column("echoes")).as_py() or 0) if all_records.num_rows else 0
@@ -630,6 +650,24 @@ def materialize_hour(
         vc = pc.value_counts(all_records.column("station"))
         res.stations = {d["values"]: d["counts"] for d in vc.to_pylist()}
     return res
+
+
+def _with_pruned_rows(
+    catalog: Catalog, files: dict[str, dict[str, str]], pruned: set[int], records: pa.Table, echoes: pa.Table
+) -> tuple[pa.Table, pa.Table]:
+    """``records``/``echoes`` plus the landed rows of segments retention removed (first copy of an id wins)."""
+    old = _read(catalog, files["feed_records"][""])
+    mask = pc.is_in(old.column("spool_segment"), pa.array(sorted(pruned), pa.int64()))
+    kept = old.filter(mask)
+    kept_ids = kept.column("record_id")
+    old_echoes = _read(catalog, files["echoes"][""])
+    kept_echoes = old_echoes.filter(pc.is_in(old_echoes.column("record_id"), kept_ids))
+    fresh = pc.invert(pc.is_in(records.column("record_id"), kept_ids))
+    fresh_ids = records.filter(fresh).column("record_id")
+    return (
+        pa.concat_tables([kept, records.filter(fresh)]),
+        pa.concat_tables([kept_echoes, echoes.filter(pc.is_in(echoes.column("record_id"), fresh_ids))]),
+    )
 
 
 def _open_scan_keys(records: pa.Table) -> set[tuple[str, int]]:

@@ -5,6 +5,7 @@ Layout under the spool root::
     LOCK                         flock held by the one running listener (one writer per spool)
     heartbeat.json               listener counters, rewritten atomically every second
     sessions.jsonl               one line per listener start: when, and when the previous one was last alive
+    pruned.jsonl                 one line per segment removed by retention (see lib/feed/retention.py)
     segments/000000000007.seg    accepted records, append-only
     segments/000000000007.idx.json   index of a sealed segment (hours, stations, offsets)
     rejects/000000000003.seg     rejected messages with their reason and bytes
@@ -325,6 +326,20 @@ class Spool:
                 out.append(json.loads(line))
             except json.JSONDecodeError:  # a line torn by a crash mid-append
                 continue
+        return out
+
+    def pruned(self) -> dict[int, dict[str, Any]]:
+        """Segments removed by retention: seq -> {"hours": {hour key: end offset}, ...} (their rows had landed)."""
+        path = self.root / "pruned.jsonl"
+        if not path.is_file():
+            return {}
+        out = {}
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # a line torn by a crash mid-append
+                continue
+            out[int(entry["segment"])] = entry
         return out
 
     def downtimes_ns(self) -> list[tuple[int, int]]:
