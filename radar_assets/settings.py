@@ -80,6 +80,14 @@ class FeedSettings(_Part):
     """Folder of the listener's durable spool (default: HOME/spool)."""
     endpoints: CommaList = Field(default_factory=list)
     """ZeroMQ PUB endpoints the listener subscribes to (tcp://HOST:PORT, comma-separated)."""
+    live_batch_interval: float = Field(0.1, gt=0, le=10)
+    """Seconds between two reads of the spool by the API's live stream (records are batched that long)."""
+    live_queue_batches: int = Field(100, ge=1, le=100_000)
+    """Batches a live-stream client may have waiting before it is told it missed some (bounded memory)."""
+    live_max_batch_records: int = Field(5000, ge=1, le=1_000_000)
+    """Records per live-stream batch at most."""
+    retention_hours: float = Field(48.0, gt=0)
+    """Spool segments older than this, landed in live_echoes and published, are removed (hourly schedule)."""
 
     _split = field_validator("endpoints", mode="before")(_split)
 
