@@ -98,6 +98,9 @@ class RenderSettings(_Part):
     cache_dir: str | None = None
     """Polar-lookup cache folder (default ~/.cache/radar-assets/lookups; 'off' disables it)."""
 
+    cache_max_bytes: int = Field(2 * 1024**3, ge=0)
+    """Size bound of the lookup cache; least-recently-used lookups are evicted beyond it (0: no bound)."""
+
     def lookup_cache(self) -> Path | None:
         """The cache folder, or None when disabled."""
         if self.cache_dir is None:
@@ -143,6 +146,30 @@ class ExecutionSettings(_Part):
     """Celery broker, e.g. pyamqp://guest:guest@rabbitmq:5672// or redis://redis:6379/0 (default: AMQP on localhost)."""
     backend: str = "rpc://"
     """Celery result backend (rpc:// with RabbitMQ; redis://HOST:6379/1 with Redis)."""
+
+
+class AutomationSettings(_Part):
+    """Sensors and schedules that need a source or a decision to run (README: Automation defaults)."""
+
+    source_sensor: bool = False
+    """Start raw_scans_source_sensor running: list new archive keys every minute (off: the source may be a public bucket)."""
+    daily_schedule: bool = False
+    """Start raw_scans_daily running: re-ingest yesterday's site-days at 00:15 UTC for late files."""
+    retention: bool = False
+    """Start the retention schedule running (deletes expired rendered sweeps and package versions)."""
+
+
+class RetentionSettings(_Part):
+    """How long published files are kept (radar_assets.lib.retention); catalog rows stay, marked expired."""
+
+    sweeps_days: int | None = Field(None, ge=1)
+    """Days rendered sweep files (PNG, bounds, COG) are kept after their volume time (unset: forever)."""
+    packages_days: int | None = Field(None, ge=1)
+    """Days a clipped-package version is kept after its day (unset: forever)."""
+    cron: str = "30 3 * * *"
+    """Cron (UTC) of the retention schedule."""
+    compaction_cron: str = "0 4 * * *"
+    """Cron (UTC) of the nightly catalog compaction (full snapshot rebuild)."""
 
 
 #: Settings production must set, as (environment variable, how to read it from a Settings).
@@ -191,6 +218,8 @@ class Settings(BaseSettings):
     render: RenderSettings = Field(default_factory=RenderSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     _split = field_validator("sites", "cors_origins", mode="before")(_split)
 
@@ -246,6 +275,10 @@ class Settings(BaseSettings):
             "RENDER_CACHE_DIR": self.render.cache_dir,
         }
         env.update({f"{PREFIX}{k}": str(v) for k, v in optional.items() if v is not None})
+        for part in ("automation", "retention"):
+            for name, value in getattr(self, part).model_dump(mode="json").items():
+                if value is not None:
+                    env[f"{PREFIX}{part.upper()}_{name.upper()}"] = str(value)
         if self.source.anonymous:
             env[f"{PREFIX}SOURCE_ANONYMOUS"] = "1"
         if self.sites:

@@ -88,7 +88,9 @@ def run_demo(once: bool, port: int, hours: int, api_port: int = 8000) -> int:
     from radar_assets.defs.partitions import site_day_key, site_day_partitions, sites_partitions
     from radar_assets.settings import export_environment
 
-    settings = load()
+    # Served, the demo is unattended: a volume added to its archive flows to every asset by itself
+    # (README: Automation defaults). The in-process materialisation below does not need them.
+    settings = load() if once else load(automation={"source_sensor": True, "daily_schedule": True})
     # Subprocesses (listener, API, dagster dev) and in-process runs see the same settings.
     export_environment(settings)
     ensure_dagster_home(settings.dagster_home)

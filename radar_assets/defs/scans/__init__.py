@@ -3,8 +3,8 @@
 import dagster as dg
 
 from radar_assets.defs.scans.assets import raw_scans
-from radar_assets.defs.scans.schedules import raw_scans_daily, raw_scans_job
-from radar_assets.defs.scans.sensors import raw_scans_source_sensor, sites_from_config_sensor
+from radar_assets.defs.scans.schedules import build_daily_schedule, raw_scans_job
+from radar_assets.defs.scans.sensors import build_source_sensor, sites_from_config_sensor
 from radar_assets.settings import Settings
 
 
@@ -12,6 +12,17 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[raw_scans],
         jobs=[raw_scans_job],
-        sensors=[raw_scans_source_sensor, sites_from_config_sensor],
-        schedules=[raw_scans_daily],
+        sensors=[
+            build_source_sensor(_sensor_status(settings.automation.source_sensor)),
+            sites_from_config_sensor,
+        ],
+        schedules=[build_daily_schedule(_schedule_status(settings.automation.daily_schedule))],
     )
+
+
+def _sensor_status(on: bool) -> dg.DefaultSensorStatus:
+    return dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
+
+
+def _schedule_status(on: bool) -> dg.DefaultScheduleStatus:
+    return dg.DefaultScheduleStatus.RUNNING if on else dg.DefaultScheduleStatus.STOPPED

@@ -32,18 +32,7 @@ def _run_key(site_day: str, marks: Watermarks) -> str:
     return f"raw_scans:{site_day}:{hashlib.sha256(state.encode()).hexdigest()[:16]}"
 
 
-@dg.sensor(
-    asset_selection=[raw_scans],
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description=(
-        "Lists yesterday's and today's new source keys per site (date/site prefixes, after each stream's "
-        "watermark, paginated, within a time budget) and requests raw_scans for the site-days that changed."
-    ),
-)
-def raw_scans_source_sensor(
-    context: dg.SensorEvaluationContext, source: RadarSourceResource
-) -> dg.SensorResult:
+def _source_sensor(context: dg.SensorEvaluationContext, source: RadarSourceResource) -> dg.SensorResult:
     # Cursor: per site, day and stream the last key listed; plus site-days with new keys whose listing
     # did not finish yet (requested once complete, so a day of 4000 keys is one request, not one per tick).
     marks, pending = _load_cursor(context.cursor)
@@ -83,6 +72,23 @@ def raw_scans_source_sensor(
         reason = "; ".join(listing.errors.values()) or f"no new source keys ({listing.listed} listed)"
         return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
     return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+
+def build_source_sensor(status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+    """The source sensor with the default status the deployment chose (``Settings.automation.source_sensor``)."""
+    return dg.sensor(
+        name="raw_scans_source_sensor",
+        asset_selection=[raw_scans],
+        minimum_interval_seconds=60,
+        default_status=status,
+        description=(
+            "Lists yesterday's and today's new source keys per site (date/site prefixes, after each stream's "
+            "watermark, paginated, within a time budget) and requests raw_scans for the site-days that changed."
+        ),
+    )(_source_sensor)
+
+
+raw_scans_source_sensor = build_source_sensor(dg.DefaultSensorStatus.STOPPED)
 
 
 class SitesConfig(dg.ConfigurableResource):
