@@ -60,5 +60,28 @@ class KlotCatalog:
         )
         assert result.success
 
+    def add_county_series(self, days: list[str]) -> None:
+        """Register the shipped Illinois counties and materialise timeseries_summaries of KLOT on ``days``."""
+        from radar_assets.defs.timeseries.assets import ZonalResource, timeseries_summaries
+        from radar_assets.lib.geo.boundaries import add_file, shipped_boundaries
+
+        (illinois,) = [b for b in shipped_boundaries() if "KLOT" in b.sites]
+        add_file(
+            self.catalog_resource.get_catalog(),
+            illinois.path,
+            illinois.id_field,
+            illinois.name_field,
+            illinois.prefix,
+        )
+        resources = {**self.resources, "zonal": ZonalResource(cache_dir=str(self.home / "zonal"))}
+        for day in days:
+            result = dg.materialize(
+                [timeseries_summaries],
+                partition_key=f"{day}|KLOT",
+                instance=self.instance,
+                resources=resources,
+            )
+            assert result.success
+
     def publish(self) -> None:
         self.catalog_resource.get_catalog().publish()

@@ -353,7 +353,7 @@
   // ------------------------------------------------------------------------------ boundaries + series
   function seriesPoints(body) {
     // Tolerant of the row shape: a time column (first key with "time" in it) and a value column.
-    const rows = Array.isArray(body) ? body : body.items || body.series || [];
+    const rows = Array.isArray(body) ? body : body.points || body.items || [];
     if (!rows.length) return { times: [], values: [], rows };
     const keys = Object.keys(rows[0]);
     const tKey = keys.find((k) => k === "time") || keys.find((k) => k.includes("time")) || keys[0];
