@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 
 from radar_assets.cli.demo_packages import packages as package_step
+from radar_assets.cli.demo_timeseries import register_boundaries, summarise_timeseries
 from radar_assets.settings import Settings
 
 DEMO_SITES = ("KLOT", "KTLX")
@@ -214,9 +215,9 @@ def _summary(ctx: DemoContext) -> None:
 
 
 #: Steps run before the site x day assets (append ``step(ctx)``; e.g. registering boundaries).
-BEFORE_SITE_DAYS: list[Callable[[DemoContext], None]] = []
+BEFORE_SITE_DAYS: list[Callable[[DemoContext], None]] = [register_boundaries]
 #: Steps run after them, before the catalog is published (other partitioned families).
-AFTER_SITE_DAYS: list[Callable[[DemoContext], None]] = [live_feed, package_step]
+AFTER_SITE_DAYS: list[Callable[[DemoContext], None]] = [live_feed, summarise_timeseries, package_step]
 
 
 @click.command("demo")
