@@ -44,9 +44,10 @@ def render(volume: Path, out_dir: Path, moments: str | None, size: int, no_cog: 
     from radar_assets.lib.readers.nexrad_level2 import Level2DecodeError, read_level2
     from radar_assets.lib.readers.nexrad_level3 import Level3DecodeError, read_level3
     from radar_assets.lib.render import render_volume
-    from radar_assets.lib.render.grid import set_lookup_cache_dir
+    from radar_assets.lib.render.grid import set_lookup_cache_dir, set_lookup_cache_limit
 
     set_lookup_cache_dir(settings().render.lookup_cache())
+    set_lookup_cache_limit(settings().render.cache_max_bytes)
 
     data = volume.read_bytes()
     wanted = [m.strip().upper() for m in moments.split(",") if m.strip()] if moments else None

@@ -19,11 +19,15 @@ class RenderResource(dg.ConfigurableResource):
     """Renderer settings of a run's process (the on-disk polar-lookup cache)."""
 
     cache_dir: str | None = Field(default=None, description="Lookup cache folder; None disables it")
+    cache_max_bytes: int = Field(
+        default=2 * 1024**3, ge=0, description="LRU size bound of the cache (0: none)"
+    )
 
     def apply(self) -> None:
-        from radar_assets.lib.render.grid import set_lookup_cache_dir
+        from radar_assets.lib.render.grid import set_lookup_cache_dir, set_lookup_cache_limit
 
         set_lookup_cache_dir(self.cache_dir)
+        set_lookup_cache_limit(self.cache_max_bytes)
 
 
 def _secret(settings: Settings, variable: str, value) -> str | dg.EnvVar | None:
@@ -58,5 +62,7 @@ def shared_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             secret_access_key=secret,
         ),
         "sites_config": SitesConfig(sites=settings.sites),
-        "render": RenderResource(cache_dir=str(cache) if cache else None),
+        "render": RenderResource(
+            cache_dir=str(cache) if cache else None, cache_max_bytes=settings.render.cache_max_bytes
+        ),
     }

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from radar_assets.lib import lru_files
+
 #: EPSG:3857 sphere radius (metres).
 MERCATOR_RADIUS = 6378137.0
 #: Sphere of Py-ART's azimuthal equidistant projection (metres).
@@ -194,10 +196,12 @@ def polar_lookup(grid: Grid, lat: float, lon: float, max_ground_m: float) -> Pol
     if path is not None:
         cached = _load_cached_lookup(path, grid, lat, lon)
         if cached is not None:
+            lru_files.touch(path)
             return cached
     lookup = compute_polar_lookup(grid, lat, lon, max_ground_m)
     if path is not None:
         _store_cached_lookup(path, lookup)
+        lru_files.evict(path.parent, _CACHE_MAX_BYTES[0], "polar-*.npy")
     return lookup
 
 
@@ -273,6 +277,15 @@ _CACHE_DIR: list[Path | None] = [Path.home() / ".cache" / "radar-assets" / "look
 def set_lookup_cache_dir(path: str | Path | None) -> None:
     """Use ``path`` for the on-disk lookup cache of this process (``None`` disables it)."""
     _CACHE_DIR[0] = Path(path).expanduser() if path is not None else None
+
+
+#: Size bound of the on-disk cache (bytes; 0: none); least-recently-used lookups are evicted beyond it.
+_CACHE_MAX_BYTES: list[int] = [2 * 1024**3]
+
+
+def set_lookup_cache_limit(max_bytes: int) -> None:
+    """Bound the on-disk lookup cache of this process to ``max_bytes`` (``Settings.render.cache_max_bytes``)."""
+    _CACHE_MAX_BYTES[0] = int(max_bytes)
 
 
 def lookup_cache_dir() -> Path | None:
