@@ -320,3 +320,31 @@ def test_resume_from_an_old_position_announces_the_scan_in_progress(tmp_path):
     key = lambda s: (s["station"], s["scan_start"])  # noqa: E731
     assert sorted(part_scans, key=key) == sorted(expected, key=key)
     assert any(s["scan_start"] < mid_time for s in part_scans)  # the scans in progress at mid are there
+
+
+def test_the_app_serves_the_live_stream_from_its_feed_settings(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from radar_assets.api import create_app
+    from radar_assets.lib.feed.spool import SpoolWriter
+    from radar_assets.lib.feed.wire import validate
+    from radar_assets_tests.conftest import settings_for
+
+    settings = settings_for(tmp_path)
+    feed = iter(SyntheticFeed(["sas", "pgr"], 10, time.time_ns() // 1000))
+    with SpoolWriter(settings.feed.spool_dir) as w:
+        for _ in range(40):
+            station, data, _t = next(feed)
+            w.append(validate(encode(station, data)), time.time_ns(), "tcp://test")
+    with TestClient(create_app(settings)) as client:
+        start = "000000000000-000000000000"
+        resp = client.get(f"/live/stream?after={start}&station=pgr&max_events=1")
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+        data = json.loads(
+            next(line for line in resp.text.split("\n") if line.startswith('data: {"from"'))[6:]
+        )
+        assert [r["station"] for r in data["records"]] == ["pgr"] * 20
+        assert (
+            client.get("/live/stream?station=sas&station=pgr").status_code == 422
+        )  # one value per parameter
+        assert client.get("/live/status").json()["clients"] == 0

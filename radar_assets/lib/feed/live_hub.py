@@ -261,6 +261,9 @@ class LiveHub:
     # -- lifecycle --------------------------------------------------------------------------------------
     async def ensure_started(self) -> None:
         """Start the shared tailer on the running loop (idempotent); returns once it knows the spool end."""
+        if self._task is not None and self._task.get_loop() is not asyncio.get_running_loop():
+            # Served from another event loop than before (a test client per call): start afresh there.
+            self._task, self.subscribers = None, set()
         if self._task is None:
             self._ready = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="live-hub")
