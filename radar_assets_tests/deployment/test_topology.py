@@ -1,0 +1,301 @@
+"""The production topology as separate processes, surviving a daemon kill and a Celery worker kill.
+
+PostgreSQL (Dagster instance, its own database), RabbitMQ (its own virtual host), SeaweedFS (the S3 store),
+``dagster api grpc`` (code location), ``dagster-webserver``, ``dagster-daemon run``, two
+``dagster-celery`` workers and the API, all configured by the production files (docker/dagster.yaml,
+docker/celery.yaml's configuration) and one Settings environment. A backfill of eight real Level 2
+site-days (raw_scans + rendered_sweeps at a small render size) is launched through GraphQL; the daemon
+is SIGKILLed mid-backfill and started again; one worker is SIGKILLed in the middle of a step (its task is
+requeued to the other worker). The backfill must complete with every partition materialised exactly once,
+every artifact whole, and the API serving the result.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import json
+import time
+import urllib.request
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.execution.backfill import BulkActionStatus
+
+from radar_assets.defs.executors import BROKER_VARIABLE, worker_config
+from radar_assets.settings import Settings
+from radar_assets_tests.conftest import free_port, shared_path
+from radar_assets_tests.deployment.processes import (
+    BIN,
+    DOCKER,
+    Process,
+    base_environment,
+    celery_worker,
+    celery_workers_ready,
+    dagster_home,
+    http_ok,
+    seed_level2,
+    stop_all,
+    wait_until,
+)
+from radar_assets_tests.deployment.services import postgres_database, postgres_environment, rabbitmq_vhost
+from radar_assets_tests.seaweed import ACCESS_KEY, SECRET_KEY, seaweedfs
+
+pytestmark = pytest.mark.integration
+
+#: Eight site-days over four sites, one real (small) volume each.
+VOLUMES = [
+    ("KTLX", "KTLX20140101_000624_V06.gz", "other"),
+    ("KCRP", "KCRP20210101_000031_V06", "KCRP"),
+    ("KLOT", "KLOT20220317_000842_V06", "KLOT"),
+    ("KLOT", "KLOT20190617_181704_V06", "KLOT"),
+    ("KCRP", "KCRP20200101_000431_V06", "KCRP"),
+    ("KLOT", "KLOT20260328_201457_V06", "KLOT"),
+    ("KTLX", "KTLX20190715_120037_V06", "other"),
+    ("KLBB", "KLBB20160601_150025_V06", "other"),
+]
+ASSETS = ("raw_scans", "rendered_sweeps")
+RENDER = {"ops": {"rendered_sweeps": {"config": {"size": 96, "moments": ["REF"]}}}}
+BUCKET = "radar"
+UNFINISHED = (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING)
+
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+
+
+def _graphql(port: int, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.read()
+
+
+def _running_step(instance: dg.DagsterInstance) -> tuple[str, str] | None:
+    """(worker name, run id) of a rendered_sweeps step a worker has started and not finished, if any."""
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        run_id = record.dagster_run.run_id
+        started: dict[str, str] = {}
+        for entry in instance.all_logs(run_id):
+            event = entry.dagster_event
+            if event is None or event.step_key != "rendered_sweeps":
+                continue
+            data = event.engine_event_data.metadata if event.is_engine_event else {}
+            if data and "Celery worker" in data:
+                started[event.step_key] = data["Celery worker"].value.split("@")[0]
+            elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+                started.pop(event.step_key, None)
+        for worker in started.values():
+            return worker, run_id
+    return None
+
+
+def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
+    volumes = [shared_path("level2", folder, name) for _, name, folder in VOLUMES]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    processes: list[Process] = []
+    (tmp_path / "seaweed").mkdir()
+    with (
+        postgres_database() as db,
+        rabbitmq_vhost() as broker,
+        seaweedfs(tmp_path / "seaweed") as endpoint,
+    ):
+        import boto3
+
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+        )  # fmt: skip
+        s3.create_bucket(Bucket=BUCKET)
+        partitions = seed_level2(tmp_path / "source", volumes)
+        assert len(partitions) == 8
+        keys = sorted(f"{day}|{site}" for site, day in partitions)
+
+        for name, value in postgres_environment(db).items():
+            monkeypatch.setenv(name, value)
+        # The production instance file; two runs at a time fit this two-core machine, and automation
+        # sensors are off so that only the backfill materialises these assets.
+        production = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
+        production["concurrency"]["runs"]["max_concurrent_runs"] = 2
+        instance_dir = dagster_home(
+            tmp_path / "dagster",
+            concurrency=production["concurrency"],
+            auto_materialize={"enabled": False, "use_sensors": False},
+        )
+        grpc_port, web_port, api_port = free_port(), free_port(), free_port()
+        (tmp_path / "workspace.yaml").write_text(
+            yaml.safe_dump(
+                {"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": grpc_port, "location_name": "radar_assets"}}]}
+            )
+        )  # fmt: skip
+        settings_env = {
+            "RADAR_ASSETS_ENV": "production",
+            "RADAR_ASSETS_HOME": str(tmp_path / "home"),
+            "RADAR_ASSETS_STORE_URL": f"s3://{BUCKET}/platform",
+            "RADAR_ASSETS_STORE_ENDPOINT": endpoint,
+            "RADAR_ASSETS_SOURCE_URL": str(tmp_path / "source"),
+            "RADAR_ASSETS_CATALOG_DIR": str(tmp_path / "catalog"),
+            "RADAR_ASSETS_EXECUTION_EXECUTOR": "celery",
+            BROKER_VARIABLE: broker,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        }
+        env = base_environment(**postgres_environment(db), DAGSTER_HOME=str(instance_dir), **settings_env)
+        settings = Settings(home=tmp_path / "home", execution={"executor": "celery", "broker_url": broker})
+        celery_yaml = tmp_path / "celery.yaml"
+        celery_yaml.write_text(yaml.safe_dump(worker_config(settings)))
+
+        # The first instance creates the schema (processes starting together would race for it).
+        with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
+            instance.add_dynamic_partitions("sites", sorted({site for site, _ in partitions}))
+
+        workspace = str(tmp_path / "workspace.yaml")
+        daemon_args = [str(BIN / "dagster-daemon"), "run", "-w", workspace]
+        try:
+            code = Process("code", [str(BIN / "dagster"), "api", "grpc", "-h", "127.0.0.1", "-p", str(grpc_port),
+                                    "-m", "radar_assets.definitions"], env, logs)  # fmt: skip
+            processes.append(code)
+            workers = {name: celery_worker(name, env, celery_yaml, logs) for name in ("w1", "w2")}
+            processes += workers.values()
+            api = Process("api", [str(BIN / "radar-assets"), "api", "--host", "127.0.0.1", "--port", str(api_port)],
+                          env, logs)  # fmt: skip
+            processes.append(api)
+            wait_until(
+                lambda: Process(
+                    "grpc-check", [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(grpc_port)], env, logs
+                ).proc.wait() == 0,
+                180, "the code server", [code],
+            )  # fmt: skip
+            web = Process("webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(web_port),
+                                        "-w", workspace], env, logs)  # fmt: skip
+            daemon = Process("daemon", daemon_args, env, logs)
+            processes += [web, daemon]
+            wait_until(
+                lambda: http_ok(f"http://127.0.0.1:{web_port}/server_info"), 180, "the webserver", [web]
+            )
+            wait_until(
+                lambda: celery_workers_ready(broker, ["w1", "w2"], env), 120, "both workers", workers.values()
+            )
+
+            params = {
+                "partitionNames": keys,
+                "assetSelection": [{"path": [name]} for name in ASSETS],
+                "runConfigData": RENDER,
+                "title": "topology test",
+            }
+            launched = _graphql(web_port, LAUNCH, {"params": params})
+            result = launched["data"]["launchPartitionBackfill"]
+            assert result["__typename"] == "LaunchBackfillSuccess", result
+            backfill_id = result["backfillId"]
+
+            with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
+
+                def successes() -> int:
+                    return len(
+                        instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]))
+                    )
+
+                # SIGKILL the daemon once the backfill is under way, then start it again.
+                wait_until(lambda: successes() >= 1, 420, "the first finished run", processes)
+                daemon.kill()
+                assert successes() < len(keys), "the backfill finished before the daemon could be killed"
+                time.sleep(3)
+                daemon.start()
+
+                # SIGKILL a worker in the middle of a rendered_sweeps step; a supervisor restarts it.
+                worker_name, killed_run = wait_until(
+                    lambda: _running_step(instance), 420, "a running step", processes
+                )
+                workers[worker_name].kill()
+                workers[worker_name].start()
+
+                def done():
+                    backfill = instance.get_backfill(backfill_id)
+                    return backfill.status not in UNFINISHED and backfill
+
+                backfill = wait_until(done, 900, "the backfill to complete", processes, every=2)
+                assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
+
+                # Exactly one materialisation per asset and partition.
+                for asset in ASSETS:
+                    records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
+                    counts = collections.Counter(r.partition_key for r in records)
+                    assert counts == dict.fromkeys(keys, 1), (asset, counts)
+                # The killed worker's task was redelivered (acks late) and its step ran again to success.
+                executions = [
+                    e for e in instance.all_logs(killed_run, of_type=dg.DagsterEventType.ENGINE_EVENT)
+                    if e.dagster_event.step_key == "rendered_sweeps"
+                    and "Celery worker" in (e.dagster_event.engine_event_data.metadata or {})
+                ]  # fmt: skip
+                assert len(executions) >= 2, [e.message for e in executions]
+                assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.SUCCESS
+        finally:
+            stop_all(reversed(processes))
+        logs_text = "\n".join(p.tail() for p in processes)
+
+        # Publish the catalog (what catalog_snapshot does) and check it against the store.
+        publish = Process("publish", [str(BIN / "radar-assets"), "catalog", "publish"], env, logs)
+        assert publish.proc.wait(timeout=300) == 0, publish.tail()
+        api = Process("api-2", [str(BIN / "radar-assets"), "api", "--host", "127.0.0.1", "--port", str(api_port)],
+                      env, logs)  # fmt: skip
+        try:
+            wait_until(lambda: http_ok(f"http://127.0.0.1:{api_port}/health"), 120, "the API", [api])
+            _check_catalog_and_store(s3, api_port, keys, logs_text)
+        finally:
+            api.stop()
+
+
+def _check_catalog_and_store(s3, api_port: int, keys: list[str], logs: str) -> None:
+    """Every catalogued artifact is whole; the API serves the scans and sweeps; nothing is left over."""
+    from PIL import Image
+
+    status, body = _get(f"http://127.0.0.1:{api_port}/scans?limit=100")
+    scans = json.loads(body)["items"]
+    assert status == 200 and len(scans) == len(keys), logs
+    assert len({s["scan_id"] for s in scans}) == len(keys)
+    sweeps, cursor = [], None
+    while True:
+        url = f"http://127.0.0.1:{api_port}/sweeps?limit=500" + (f"&cursor={cursor}" if cursor else "")
+        page = json.loads(_get(url)[1])
+        sweeps += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    ids = [s["sweep_id"] for s in sweeps]
+    assert ids and len(ids) == len(set(ids)), "a sweep catalogued twice"
+    assert {s["scan_id"] for s in sweeps} == {s["scan_id"] for s in scans}
+    for sweep in sweeps[:: max(1, len(sweeps) // 12)]:
+        status, png = _get(f"http://127.0.0.1:{api_port}/sweeps/{sweep['sweep_id']}.png")
+        assert status == 200
+        Image.open(io.BytesIO(png)).verify()
+        status, bounds = _get(f"http://127.0.0.1:{api_port}/sweeps/{sweep['sweep_id']}.json")
+        assert status == 200 and json.loads(bounds)
+
+    # No partial or orphaned object in the store: every object is a catalog Parquet file or an artifact
+    # the catalog names, and every PNG in the store is a whole image.
+    objects = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        objects += [o["Key"] for o in page.get("Contents", [])]
+    pngs = [k for k in objects if k.endswith(".png")]
+    assert len(pngs) == len(ids), (len(pngs), len(ids))
+    for key in pngs[:: max(1, len(pngs) // 12)]:
+        Image.open(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())).verify()
+    assert not [k for k in objects if ".tmp" in k or k.endswith(".partial")]
