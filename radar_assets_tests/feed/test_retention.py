@@ -86,3 +86,28 @@ def test_only_old_landed_and_published_segments_are_removed(tmp_path):
     assert echoes.num_rows == sum(con_rows.column("echoes").to_pylist())
     # A second prune finds nothing more it may take (hour b never landed; newest stays).
     assert prune_spool(spool, cat, window_s=window, now_ns=now_ns).removed == []
+
+
+def test_the_hourly_schedule_job_prunes_with_the_deployment_settings(tmp_path):
+    from radar_assets.definitions import build_definitions
+    from radar_assets.settings import Settings, open_catalog
+
+    settings = Settings(home=tmp_path)
+    settings.feed.retention_hours = 1.0
+    now_ns = time.time_ns()
+    h_old = (now_ns // HOUR_NS - 4) * HOUR_NS
+    feed = iter(SyntheticFeed(["sas"], 1.0, h_old // 1000 + 60_000_000))
+    _spool_records(settings.feed.spool_dir, feed, 120, h_old + 60 * 10**9)
+    _spool_records(settings.feed.spool_dir, feed, 1, now_ns)  # the newest segment always stays
+    spool = Spool(settings.feed.spool_dir)
+    before = spool.segments()
+    cat = open_catalog(settings)
+    materialize_hour(spool, cat, hour_key(h_old // 1000 + 60_000_000), now_ns // 1000, final=True)
+    cat.publish()
+    defs = build_definitions(settings)
+    schedule = defs.get_schedule_def("feed_spool_retention_hourly")
+    assert schedule.cron_schedule == "20 * * * *"
+    result = defs.get_job_def("feed_spool_retention").execute_in_process()
+    assert result.success
+    summary = result.output_for_node("prune_feed_spool")
+    assert summary["removed"] == before[:-1] and Spool(settings.feed.spool_dir).segments() == before[-1:]

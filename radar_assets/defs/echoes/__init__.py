@@ -1,10 +1,12 @@
-"""Dagster layer of the live-feed family: ``live_echoes``, its feed sensor and checks, the spool resource."""
+"""Dagster layer of the live-feed family: ``live_echoes``, its feed sensor and checks, the spool resource, and
+the hourly spool retention schedule."""
 
 import dagster as dg
 
 from radar_assets.defs.echoes.assets import FEED_POOL, live_echoes
 from radar_assets.defs.echoes.checks import asset_checks
 from radar_assets.defs.echoes.resources import FeedSpoolResource
+from radar_assets.defs.echoes.retention import feed_spool_retention_job, feed_spool_retention_schedule
 from radar_assets.defs.echoes.sensors import sensors
 from radar_assets.settings import Settings
 
@@ -14,7 +16,13 @@ def build_defs(settings: Settings) -> dg.Definitions:
         assets=[live_echoes],
         asset_checks=asset_checks,
         sensors=sensors,
-        resources={"feed_spool": FeedSpoolResource(spool_dir=str(settings.feed.spool_dir))},
+        jobs=[feed_spool_retention_job],
+        schedules=[feed_spool_retention_schedule],
+        resources={
+            "feed_spool": FeedSpoolResource(
+                spool_dir=str(settings.feed.spool_dir), retention_hours=settings.feed.retention_hours
+            )
+        },
     )
 
 

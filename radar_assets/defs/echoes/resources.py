@@ -16,6 +16,9 @@ class FeedSpoolResource(dg.ConfigurableResource):
         default=30.0, description="Listener heartbeat older than this is stale"
     )
     grace_seconds: float = Field(default=300.0, description="An hour is finalised this long after its end")
+    retention_hours: float = Field(
+        default=48.0, description="Spool segments older than this (landed and published) are removed"
+    )
 
     def get_spool(self) -> Spool:
         return Spool(self.spool_dir)
