@@ -125,6 +125,7 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
             region_name="us-east-1",
         )  # fmt: skip
         s3.create_bucket(Bucket=BUCKET)
+        assert http_ok(f"{endpoint}/healthz")  # the path compose's s3 health check probes
         partitions = seed_level2(tmp_path / "source", volumes)
         assert len(partitions) == 8
         keys = sorted(f"{day}|{site}" for site, day in partitions)
