@@ -12,7 +12,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from radar_assets.defs import automation, boundaries, catalog, echoes, packages, scans, sweeps, timeseries
+from radar_assets.defs import (
+    automation,
+    boundaries,
+    catalog,
+    echoes,
+    packages,
+    retention,
+    scans,
+    sweeps,
+    timeseries,
+)
 from radar_assets.defs.executors import executor_defs
 from radar_assets.defs.resources import shared_resources
 from radar_assets.settings import Settings, load_settings
@@ -29,6 +39,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         *families,
         catalog.build_defs(settings, upstream),
         automation.build_defs([asset for family in families for asset in family.assets or []]),
+        retention.build_defs(settings),
         dg.Definitions(resources=shared_resources(settings)),
         executor_defs(settings),
     )

@@ -36,4 +36,6 @@ def test_readme_states_every_sensor_and_schedule_default(tmp_path):
     text = README.read_text()
     table = text[text.index("<!-- automation:begin -->") : text.index("<!-- automation:end -->")]
     rows = dict(re.findall(r"^\| `([a-z_]+)` \| [a-z]+ \| (RUNNING|STOPPED)", table, flags=re.M))
-    assert rows == _statuses(Settings(home=tmp_path))
+    # Every sensor and schedule of the definitions is in the table with its real default.
+    actual = _statuses(Settings(home=tmp_path))
+    assert {name: rows.get(name) for name in actual} == actual
