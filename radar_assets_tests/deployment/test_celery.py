@@ -23,7 +23,12 @@ from radar_assets_tests.deployment.processes import (
     stop_all,
     wait_until,
 )
-from radar_assets_tests.deployment.services import postgres_database, postgres_environment, rabbitmq_vhost
+from radar_assets_tests.deployment.services import (
+    postgres_database,
+    postgres_environment,
+    rabbitmq_vhost,
+    redis_prefix,
+)
 
 VOLUMES = [("KCRP", "KCRP20210101_000031_V06"), ("KLOT", "KLOT20220317_000842_V06")]
 
@@ -101,3 +106,34 @@ def test_two_celery_workers_run_the_steps_of_concurrent_runs(tmp_path, monkeypat
     for site, day in partitions:
         stamp = day.replace("-", "/")
         assert any((home / "store" / "raw" / "level2" / site / stamp).iterdir())
+
+
+def test_redis_broker_keeps_steps_under_its_key_prefix(tmp_path):
+    """The executor's Celery app on Redis: a submitted step waits in the broker under this test's prefix."""
+    import redis
+    from dagster._core.execution.retries import RetryMode
+    from dagster_celery.executor import CeleryExecutor
+    from dagster_celery.make_app import make_app
+
+    from radar_assets.defs.executors import CELERY_APP_CONFIG, celery_config
+
+    with redis_prefix() as (url, prefix):
+        settings = Settings(
+            home=tmp_path, execution={"executor": "celery", "broker_url": url, "backend": url}
+        )
+        options = {**CELERY_APP_CONFIG["broker_transport_options"], "global_keyprefix": prefix}
+        config = celery_config(settings, broker_transport_options=options)
+        executor = CeleryExecutor(
+            retries=RetryMode.DISABLED,
+            broker=config["broker"],
+            backend=config["backend"],
+            config_source=config["config_source"],
+        )
+        app = make_app(executor.app_args())
+        app.send_task("execute_plan", kwargs={}, queue="dagster", routing_key="dagster.execute_plan")
+        client = redis.Redis(host="127.0.0.1", port=6379, db=0)
+        queued = [k.decode() for k in client.scan_iter(match=prefix + "dagster*")]
+        assert queued, "the step was not queued under the prefix"
+        assert sum(client.llen(k) for k in queued if client.type(k) == b"list") == 1
+        app.close()
+        client.close()
