@@ -1,0 +1,153 @@
+"""Unattended operation with the real processes: SeaweedFS archive, ``dagster-daemon``, ``dagster-webserver``.
+
+A real volume is uploaded into the S3 archive under today's key; with no manual step, the source sensor
+requests ``raw_scans``, the automation sensor requests ``rendered_sweeps`` once the raw scans exist, and
+``catalog_snapshot`` publishes: the sweeps must be in the published catalog within 180 s of the upload.
+Then a backfill over a partition range is launched through the webserver's GraphQL API and every
+partition must succeed.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import shutil
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+from dagster._core.execution.backfill import BulkActionStatus
+
+from radar_assets.lib.catalog import query_readonly
+from radar_assets.lib.store import S3Store
+from radar_assets_tests.conftest import free_port, shared_path
+from radar_assets_tests.deployment.processes import (
+    BIN,
+    ROOT,
+    Process,
+    base_environment,
+    http_ok,
+    stop_all,
+    wait_until,
+)
+from radar_assets_tests.seaweed import ACCESS_KEY, SECRET_KEY, seaweedfs
+
+pytestmark = pytest.mark.integration
+
+VOLUME = "KCRP20210101_000031_V06"  # small real volume (VCP 35, 12 sweeps)
+BUCKET = "archive"
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+  }
+}
+"""
+UNFINISHED = (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING)
+
+
+def _graphql(port: int, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def _sweep_count(snapshot, partition: str) -> int:
+    if not snapshot.exists():
+        return 0
+    try:
+        _, rows = query_readonly(snapshot, f"select count(*) from sweeps where partition = '{partition}'")
+    except Exception:  # the sweeps table is not published yet
+        return 0
+    return rows[0][0]
+
+
+def test_new_volume_flows_to_published_sweeps_then_graphql_backfill(tmp_path):
+    volume = shared_path("level2", "KCRP", VOLUME)
+    home, logs = tmp_path / "home", tmp_path / "logs"
+    logs.mkdir()
+    instance_dir = home / "dagster"
+    instance_dir.mkdir(parents=True)
+    shutil.copy(ROOT / "dagster.yaml", instance_dir / "dagster.yaml")
+    (tmp_path / "weed").mkdir()
+    with seaweedfs(tmp_path / "weed") as endpoint:
+        archive = S3Store(
+            BUCKET, endpoint_url=endpoint, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY
+        )
+        archive.ensure_bucket()
+        env = base_environment(
+            RADAR_ASSETS_HOME=str(home),
+            DAGSTER_HOME=str(instance_dir),
+            RADAR_ASSETS_SOURCE_URL=f"s3://{BUCKET}",
+            RADAR_ASSETS_SOURCE_ENDPOINT=endpoint,
+            AWS_ACCESS_KEY_ID=ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            RADAR_ASSETS_AUTOMATION_SOURCE_SENSOR="1",
+            RADAR_ASSETS_EXECUTION_EXECUTOR="in_process",
+        )
+        added = Process("sites", [str(BIN / "radar-assets"), "sites", "add", "KCRP"], env, logs)
+        assert added.proc.wait(timeout=300) == 0, added.tail()
+
+        web_port = free_port()
+        workspace = str(ROOT / "workspace.yaml")
+        daemon = Process("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], env, logs)
+        web = Process(
+            "webserver",
+            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(web_port), "-w", workspace],
+            env,
+            logs,
+        )
+        processes = [daemon, web]
+        snapshot = home / "catalog" / "catalog.duckdb"
+        try:
+            # A new volume lands in the archive: today's key, so the source sensor's window sees it.
+            today = datetime.now(UTC)
+            key = f"{today:%Y/%m/%d}/KCRP/KCRP{today:%Y%m%d}_000031_V06"
+            partition = f"{today:%Y-%m-%d}|KCRP"
+            archive.put_bytes(key, volume.read_bytes())
+            uploaded = time.monotonic()
+            wait_until(
+                lambda: _sweep_count(snapshot, partition) > 0, 180, "published sweeps", processes, every=2
+            )
+            elapsed = time.monotonic() - uploaded
+            assert elapsed <= 180
+
+            # A backfill over a range of days, launched through GraphQL like the UI does.
+            first = datetime(2021, 1, 1, tzinfo=UTC)
+            archive.put_bytes(f"2021/01/01/KCRP/{VOLUME}", volume.read_bytes())
+            keys = [f"{(first + timedelta(days=n)):%Y-%m-%d}|KCRP" for n in range(3)]
+            wait_until(
+                lambda: http_ok(f"http://127.0.0.1:{web_port}/server_info"), 180, "the webserver", [web]
+            )
+            params = {
+                "partitionNames": keys,
+                "assetSelection": [{"path": ["raw_scans"]}, {"path": ["rendered_sweeps"]}],
+                "runConfigData": {"ops": {"rendered_sweeps": {"config": {"size": 128, "moments": ["REF"]}}}},
+                "title": "unattended test",
+            }
+            launched = _graphql(web_port, LAUNCH, {"params": params})["data"]["launchPartitionBackfill"]
+            assert launched["__typename"] == "LaunchBackfillSuccess", launched
+            with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
+
+                def done():
+                    backfill = instance.get_backfill(launched["backfillId"])
+                    return backfill.status not in UNFINISHED and backfill
+
+                backfill = wait_until(done, 600, "the backfill", processes, every=2)
+                assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
+                for asset in ("raw_scans", "rendered_sweeps"):
+                    records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+                    counts = collections.Counter(r.partition_key for r in records)
+                    assert all(counts[k] == 1 for k in keys), (asset, counts)
+        finally:
+            stop_all(reversed(processes))
+    print(f"upload -> published sweeps: {elapsed:.0f} s")
