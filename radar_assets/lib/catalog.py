@@ -54,6 +54,8 @@ SORT_KEYS: dict[str, str] = {
     "feed_gaps": "station, gap_start",
     "feed_records": "station, record_time",
     "feed_rejects": "received_at",
+    "timeseries": "boundary, product, time",
+    "boundaries": "id",
 }
 
 

@@ -29,7 +29,7 @@ from radar_assets.api.responses import csv_bytes, error_responses, json_response
 from radar_assets.lib.catalog import columns_of
 from radar_assets.lib.sweeps import SWEEPS_SCHEMA
 from radar_assets.lib.timeseries import transforms as tf
-from radar_assets.lib.timeseries.summaries import SUMMARISED_LEVEL3, TABLE, TIMESERIES_SCHEMA
+from radar_assets.lib.timeseries.summaries import SUMMARISED_LEVEL3, TABLE
 
 router = APIRouter(tags=["timeseries"])
 
@@ -45,10 +45,6 @@ MAX_EXTRACT_BODY = 8 * 1024 * 1024
 MAX_CONCURRENT_EXTRACTS = 2
 RETRY_AFTER_S = 2
 
-STAT_COLUMNS = ["count", "cells", "coverage_fraction", "mean", "min", "max", "p50", "p90", "frac_ge_20dbz"]
-COLUMNS = columns_of(
-    TIMESERIES_SCHEMA, ["site", "scan_id", "sweep_id", "product", "time", "units", *STAT_COLUMNS]
-)
 SWEEP_COLUMNS = columns_of(
     SWEEPS_SCHEMA,
     ["sweep_id", "scan_id", "site", "level", "product", "moment", "units", "sweep_index", "elevation",
@@ -135,15 +131,43 @@ def _apply(
         raise InvalidParameterError(("query", "transform"), str(exc)) from None
 
 
-def _series_rows(session, boundary: str, site: str | None, product: str, start, end) -> list[dict[str, Any]]:
+def _series(session, column: str, boundary: str, site, product: str, start, end) -> dict[str, Any]:
+    """The series' columns as numpy arrays (one vectorised fetch; times as epoch microseconds)."""
+    import numpy as np
+
     from radar_assets.api.sql import Where
 
     where = Where().add('"boundary" = ?', boundary).add('"product" = ?', product)
     where.add_if(site, '"site" = ?')
     where.add_if(start, '"time" >= ?')
     where.add_if(end, '"time" < ?')
-    tail = f'{where.sql()} ORDER BY {TABLE}."time", {TABLE}."site" LIMIT ?'
-    return session.select(TABLE, COLUMNS, tail, [*where.params, MAX_POINTS + 1])
+    columns = {"time": "TIMESTAMPTZ", "site": "VARCHAR", "scan_id": "VARCHAR", column: "DOUBLE",
+               "count": "DOUBLE", "coverage_fraction": "DOUBLE"}  # fmt: skip
+    sql = (
+        f"SELECT {session.snapshot.select_list(TABLE, columns)} FROM {TABLE}{where.sql()} "
+        f'ORDER BY {TABLE}."time", {TABLE}."site" LIMIT ?'
+    )
+    data = session.cursor.execute(sql, [*where.params, MAX_POINTS + 1]).fetchnumpy()
+    out = {}
+    for name in columns:
+        values = data[name]
+        if name in (column, "count", "coverage_fraction"):
+            values = np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+        elif name == "time":
+            values = np.ma.filled(np.ma.asarray(values, dtype=np.int64), 0)
+        else:
+            values = np.ma.filled(np.ma.asarray(values, dtype=object), None)
+        out[name] = values
+    return out
+
+
+def _iso_times(epoch_us) -> list[str]:
+    """ISO 8601 UTC text (``...Z``) of epoch microseconds, whole seconds when they all are."""
+    import numpy as np
+
+    us = np.asarray(epoch_us, dtype=np.int64)
+    unit = "s" if (us % 1_000_000 == 0).all() else "us"
+    return [f"{v}Z" for v in np.datetime_as_string(us.astype("datetime64[us]"), unit=unit)]
 
 
 @router.get(
@@ -159,29 +183,30 @@ def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep)
             return not_modified
         if not session.snapshot.has_table(TABLE):
             raise NotFoundError(f"no time series for boundary {q.boundary!r}")
-        rows = _series_rows(session, q.boundary, q.site, q.product, q.start, q.end)
+        data = _series(session, column, q.boundary, q.site, q.product, q.start, q.end)
         reference = None
         if q.transform == "zscore_fixed":
-            ref_rows = _series_rows(
-                session, q.boundary, q.site, q.product, q.reference_start, q.reference_end
-            )
-            reference = [r[column] for r in ref_rows[:MAX_POINTS]]
-        if not rows and not _exists(session, q.boundary):
+            ref = _series(session, column, q.boundary, q.site, q.product, q.reference_start, q.reference_end)
+            reference = ref[column][:MAX_POINTS]
+        n = len(data["time"])
+        if n == 0 and not _exists(session, q.boundary):
             raise NotFoundError(f"no time series for boundary {q.boundary!r}")
-    if len(rows) > MAX_POINTS:
+    if n > MAX_POINTS:
         raise InvalidParameterError(("query", "end"), f"more than {MAX_POINTS} scans: narrow start/end")
-    sites = sorted({r["site"] for r in rows})
+    sites = sorted(set(data["site"].tolist()))
     if q.site is None and len(sites) > 1:
         raise InvalidParameterError(
             ("query", "site"),
             f"boundary {q.boundary!r} is covered by several sites ({', '.join(sites)}): give site",
         )
-    raw = [r[column] for r in rows]
-    values = _apply(q, raw, reference)
+    raw = tf.to_list(data[column])
+    values = _apply(q, data[column], reference)
     points = [
-        {"time": r["time"], "site": r["site"], "scan_id": r["scan_id"], "value": v, "raw": x,
-         "count": r["count"], "coverage_fraction": r["coverage_fraction"]}
-        for r, v, x in zip(rows, values, raw, strict=True)
+        {"time": t, "site": s, "scan_id": sc, "value": v, "raw": x, "count": c, "coverage_fraction": f}
+        for t, s, sc, v, x, c, f in zip(
+            _iso_times(data["time"]), data["site"].tolist(), data["scan_id"].tolist(), values, raw,
+            tf.to_list(data["count"]), tf.to_list(data["coverage_fraction"]), strict=True,
+        )
     ]  # fmt: skip
     if q.format == "csv":
         headers = dict(read.response.headers)

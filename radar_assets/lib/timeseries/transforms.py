@@ -42,14 +42,17 @@ class TransformError(ValueError):
 Series = Sequence[float | None]
 
 
-def as_array(values: Series) -> np.ndarray:
-    """float64 array with NaN for missing values."""
+def as_array(values: Series | np.ndarray) -> np.ndarray:
+    """float64 array with NaN for missing values (a float array is taken as is)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        return values.astype(np.float64, copy=False)
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
 def to_list(values: np.ndarray) -> list[float | None]:
     """Python floats with None for every non-finite value (JSON-safe)."""
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).tolist()]
+    array = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(array), array, None).tolist()
 
 
 def statistic_column(statistic: str) -> str:
