@@ -241,6 +241,8 @@ def test_county_click_charts_the_timeseries(watched, base, klot):
         "radarViewer.seriesChart.series[0] && /z-score/.test(document.querySelector('#series-chart').textContent)"
     )
     assert charted() == pytest.approx(expected(transform="zscore_selected"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "viewer-county.png"))
     csv = httpx.get(base + "/" + page.locator("#series-csv").get_attribute("href")).text.splitlines()
     assert csv[0].startswith("time,") and len(csv) == 3
     watched.assert_clean()

@@ -312,7 +312,7 @@
     }
 
     async function poll(stationTable) {
-      const since = new Date(Date.now() - 3 * 3600 * 1000).toISOString();
+      const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString(); // the last day of scans
       let url = `echoes/scans?${new URLSearchParams({ start: since, limit: "1000" })}`;
       counts.clear();
       history.clear();
