@@ -491,7 +491,7 @@ def record_summaries(
 
 
 def scan_summaries(batch: TailBatch, stations: frozenset[str] | None = None) -> list[dict[str, Any]]:
-    """JSON-ready completed scans (the ``echo_scans`` columns; times in microseconds)."""
+    """JSON-ready completed scans (the ``echo_scans`` columns; times as ISO 8601 and in microseconds)."""
     if batch.scans.num_rows == 0:
         return []
     out = []
@@ -502,6 +502,8 @@ def scan_summaries(batch: TailBatch, stations: frozenset[str] | None = None) -> 
             {
                 "station": row["station"],
                 "channel": row["channel"],
+                "scan_start": row["scan_start"].isoformat(),
+                "scan_end": row["scan_end"].isoformat(),
                 "scan_start_us": _us(row["scan_start"]),
                 "scan_end_us": _us(row["scan_end"]),
                 "records": row["records"],
