@@ -162,3 +162,46 @@ def test_coverage_disc_is_the_grid_inscribed_circle(klot_sweep):
     assert n == pytest.approx(b["north"], abs=1e-6)
     assert w == pytest.approx(b["west"], abs=0.02) and e == pytest.approx(b["east"], abs=0.02)
     assert s == pytest.approx(b["south"], abs=0.02)
+
+
+def test_level3_precipitation_product_is_summarised_from_its_float_cog(tmp_path, county_boundaries):
+    from datetime import UTC, datetime
+
+    from radar_assets.lib.readers.nexrad_level3 import read_level3
+    from radar_assets.lib.render.sweep import render_sweep
+
+    product = read_level3(
+        shared_path("level3", "KLOT", "LOT_DAA_2021_02_28_12_14_47").read_bytes(), site_hint="KLOT"
+    )
+    rendered = render_sweep(product.sweeps[0], product.lat, product.lon, "PRECIP", size=512, site="KLOT")
+    assert rendered.bounds["cog_encoding"]["dtype"] == "float32"
+    store = LocalStore(tmp_path / "store")
+    base = "sweeps/KLOT/2021/02/28/LOT-DAA/PRECIP-00"
+    store.put_bytes(base + ".tif", rendered.cog)
+    store.put_bytes(base + ".json", json.dumps(rendered.bounds).encode())
+    b = rendered.bounds
+    row = {
+        "sweep_id": "LOT-DAA-PRECIP-00", "scan_id": "LOT-DAA", "site": "KLOT", "level": 3, "product": "DAA",
+        "moment": "PRECIP", "units": "in", "sweep_index": 0, "elevation": 0.5,
+        "sweep_time": datetime(2021, 2, 28, 12, 14, 47, tzinfo=UTC), "west": b["west"], "south": b["south"],
+        "east": b["east"], "north": b["north"], "corners": "[]", "vmin": None, "vmax": None,
+        "png_key": base + ".png", "json_key": base + ".json", "cog_key": base + ".tif", "partition": "2021-02-28|KLOT",
+    }  # fmt: skip
+    sweeps = pa.Table.from_pylist([row], schema=SWEEPS_SCHEMA)
+    result = sm.summarise_partition(
+        sweeps, store, sm.boundaries_from_table(county_boundaries), "2021-02-28|KLOT"
+    )
+    rows = result.rows.to_pylist()
+    assert rows and {r["product"] for r in rows} == {"DAA"} and not result.rejects
+    assert all(r["frac_ge_20dbz"] is None for r in rows)  # a reflectivity threshold means nothing for inches
+    raster = read_cog(rendered.cog)
+    cook = next(b for b in sm.boundaries_from_table(county_boundaries) if b.id == "IL-17031")
+    from radar_assets.lib.geo.zonal import coverage_weights
+
+    direct = raster.stats(
+        ZonalIndex(raster.grid, [coverage_weights(raster.grid, to_mercator(cook.geometry))])
+    )
+    got = next(r for r in rows if r["boundary"] == "IL-17031")
+    assert got["count"] == pytest.approx(float(direct["count"][0]))
+    if got["cells"]:
+        assert got["mean"] == pytest.approx(float(direct["mean"][0]))
