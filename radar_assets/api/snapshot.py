@@ -268,6 +268,10 @@ class Session:
         return out
 
 
+#: At most this many new sweep ids are remembered per publication (events list at most as many).
+MAX_REMEMBERED_SWEEPS = 1000
+
+
 @dataclass(frozen=True)
 class Publication:
     """One snapshot as the manager first saw it, compared with the one it replaced.
@@ -283,6 +287,7 @@ class Publication:
     row_counts: dict[str, int]
     changed: bool
     new_sweeps: tuple[str, ...] | None
+    new_sweeps_truncated: bool = False
 
 
 def new_sweep_ids(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
@@ -389,11 +394,16 @@ class SnapshotManager:
 
     def _record(self, old: Snapshot | None, new: Snapshot) -> None:
         new_sweeps: tuple[str, ...] | None = None
+        truncated = False
         if old is not None:
             try:
                 new_sweeps = new_sweep_ids(old, new)
             except duckdb.Error as exc:  # an announcement is not worth failing a request for
                 log.warning("cannot list the new sweeps of snapshot %s: %s", new.version, exc)
+        if (
+            new_sweeps is not None and len(new_sweeps) > MAX_REMEMBERED_SWEEPS
+        ):  # a backfill: memory stays bounded
+            new_sweeps, truncated = new_sweeps[:MAX_REMEMBERED_SWEEPS], True
         self._history.append(
             Publication(
                 version=new.version,
@@ -402,6 +412,7 @@ class SnapshotManager:
                 row_counts=dict(new.row_counts),
                 changed=old is None or old.fingerprint != new.fingerprint,
                 new_sweeps=new_sweeps,
+                new_sweeps_truncated=truncated,
             )
         )
 

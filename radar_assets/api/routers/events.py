@@ -47,8 +47,10 @@ def catalog_event(
     if previous is not None:
         new_rows = {t: n - previous.row_counts.get(t, 0) for t, n in snap.row_counts.items()}
     new_sweeps: list[str] | None = None
+    truncated = False
     if publications is not None and all(p.new_sweeps is not None for p in publications):
         new_sweeps = [i for p in publications for i in p.new_sweeps or ()]
+        truncated = any(p.new_sweeps_truncated for p in publications)
     data = {
         "version": snap.version,
         "previous_version": previous.version if previous is not None else None,
@@ -56,7 +58,7 @@ def catalog_event(
         "row_counts": snap.row_counts,
         "new_rows": new_rows,
         "new_sweeps": new_sweeps[:MAX_NEW_SWEEPS] if new_sweeps is not None else None,
-        "new_sweeps_truncated": new_sweeps is not None and len(new_sweeps) > MAX_NEW_SWEEPS,
+        "new_sweeps_truncated": new_sweeps is not None and (truncated or len(new_sweeps) > MAX_NEW_SWEEPS),
     }
     return f"event: catalog\nid: {snap.version}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
