@@ -3,6 +3,7 @@
 import dagster as dg
 
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
+from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.partitions import site_day_partitions, split_site_day
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib.scans import ingest_partition, tables_equal
@@ -16,13 +17,13 @@ ALL_CATALOGUED = "every_source_file_catalogued"
     group_name="scans",
     kinds={"s3", "parquet"},
     check_specs=[
-        dg.AssetCheckSpec(
+        partitioned_check(
             NO_REJECTS,
             asset="raw_scans",
             description="No source file of the partition was rejected",
             partitions_def=site_day_partitions,
         ),
-        dg.AssetCheckSpec(
+        partitioned_check(
             ALL_CATALOGUED,
             asset="raw_scans",
             description="Every listed source file has exactly one catalog row (scan or reject)",

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from radar_assets.defs.automation import SITE_DAY_DOWNSTREAM
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
+from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.partitions import site_day_partitions
 from radar_assets.defs.resources import RenderResource
 from radar_assets.defs.scans.assets import raw_scans
@@ -40,13 +41,13 @@ def _reject_reasons(table) -> list[tuple[str, str]]:
     automation_condition=SITE_DAY_DOWNSTREAM,
     kinds={"png", "geotiff", "parquet"},
     check_specs=[
-        dg.AssetCheckSpec(
+        partitioned_check(
             ALL_RENDERED,
             asset="rendered_sweeps",
             description="Every sweep of every scan was rendered",
             partitions_def=site_day_partitions,
         ),
-        dg.AssetCheckSpec(
+        partitioned_check(
             BOUNDS_NEAR_SITE,
             asset="rendered_sweeps",
             description="Image bounds lie within 500 km of the site",
