@@ -158,12 +158,14 @@ def dedup_frames(
 
 
 def decode_frames(
-    frames: Sequence[RecordFrame], partition: str, redecode: bool = False
-) -> tuple[pa.Table, pa.Table]:
+    frames: Sequence[RecordFrame], partition: str, redecode: bool = False, with_echoes: bool = True
+) -> tuple[pa.Table, pa.Table | None]:
     """``(feed_records, echoes)`` of spooled frames (already de-duplicated), in the given order.
 
     By default the echoes come from each frame's echo block (the listener's darn-dmap parse); with
     ``redecode`` every compressed frame is decoded again with darn-dmap (same result, ~10x slower).
+    ``with_echoes=False`` skips building the echoes table (None): the live stream's summaries need only
+    the records table.
     """
     if redecode:
         recs = parse_many([zlib.decompress(f.compressed) for f in frames])
@@ -215,6 +217,8 @@ def decode_frames(
         },
         schema=RECORDS_SCHEMA,
     )
+    if not with_echoes:
+        return records, None
     rep = pa.array(np.repeat(np.arange(n), counts))
     elev = cat("elevation", np.float32)
     echoes = pa.table(

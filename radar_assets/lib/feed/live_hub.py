@@ -291,7 +291,9 @@ class LiveHub:
         while True:
             t0 = time.monotonic()
             try:
-                batch = await asyncio.to_thread(self._poll)
+                # The echoes table costs about as much as the rest: only while a client wants arrays.
+                arrays = any(s.arrays for s in self.subscribers)  # here, on the loop that changes the set
+                batch = await asyncio.to_thread(self._poll, arrays)
             except Exception:  # a spool file vanishing mid-read, or a bug: never stop serving; retry
                 log.exception("live hub: reading the spool failed; retrying")
                 batch = None
@@ -309,7 +311,8 @@ class LiveHub:
                 continue
             await asyncio.sleep(max(0.0, self.batch_interval - (time.monotonic() - t0)))
 
-    def _poll(self) -> HubBatch | None:
+    def _poll(self, with_echoes: bool) -> HubBatch | None:
+        self._tailer.with_echoes = with_echoes
         tail = self._tailer.poll()
         if not tail:
             return None
@@ -385,6 +388,7 @@ class LiveHub:
                         tailer = await asyncio.to_thread(
                             SpoolTailer, self.spool_root, after=after, max_records=self.max_records
                         )
+                        tailer.with_echoes = arrays
                     tailer.stop_at = join
                     tail = await asyncio.to_thread(tailer.poll)
                     if not tail:

@@ -109,7 +109,7 @@ class TailBatch:
 
     after: Position | None  # position of the last record returned before this batch
     records: pa.Table  # feed_records rows (RECORDS_SCHEMA), spool order
-    echoes: pa.Table  # their echoes (ECHOES_SCHEMA), record by record
+    echoes: pa.Table | None  # their echoes (ECHOES_SCHEMA), record by record; None when not decoded
     scans: pa.Table  # ECHO_SCANS_SCHEMA rows of scans completed by these records
     gap: Gap | None = None  # a listener restart just before these records
     expired: dict[str, Any] | None = None  # segments removed by retention before they were read
@@ -232,6 +232,7 @@ class SpoolTailer:
         self._pending_expired: dict[str, Any] | None = None
         self._carry_gap: Gap | None = None
         self.stop_at: Position | None = None  # never read past this position (a bounded replay)
+        self.with_echoes = True  # per-gate arrays available in batches (a hub turns it off when nobody asks)
         if from_end:
             end = self._end_position()
             self._emit_after = self.last = end
@@ -308,7 +309,7 @@ class SpoolTailer:
                 return
             kept = self._dedup(frames)[0]
             if kept:
-                records, _ = decode_frames(kept, "")
+                records, _ = decode_frames(kept, "", with_echoes=False)
                 self.scans.add(records)
             if (frames[-1].segment, frames[-1].offset) >= self._emit_after:
                 return
@@ -393,7 +394,7 @@ class SpoolTailer:
             # Records before the restart go now; the gap opens the next batch.
             self._carry_gap = gap
         kept, dropped = self._dedup(frames)
-        records, echoes = decode_frames(kept, "")
+        records, echoes = decode_frames(kept, "", with_echoes=self.with_echoes)
         scans = self.scans.add(records)
         expired, self._pending_expired = self._pending_expired, None
         batch = TailBatch(
@@ -452,7 +453,7 @@ def record_summaries(
     arrivals = recs.column("arrival_time").cast(pa.int64()).to_numpy()
     sums = {c: recs.column(c).to_numpy() for c in ("sum_velocity", "sum_power")}
     offsets = None
-    if arrays:
+    if arrays and batch.echoes is not None:  # None: decoded before an arrays client joined (summaries only)
         counts = recs.column("echoes").to_numpy().astype(np.int64)
         offsets = np.concatenate([[0], np.cumsum(counts)])
         gates = batch.echoes.column("range_gate").to_numpy().tolist()
