@@ -47,6 +47,8 @@ def test_event_ids_order_like_positions():
     assert parse_event_id(event_id(b)) == b
     with pytest.raises(ValueError, match="not a live event id"):
         parse_event_id("12;drop table")
+    with pytest.raises(ValueError, match="not a live event id"):
+        parse_event_id("-5")
 
 
 def test_reconnect_with_last_event_id_gets_every_record_exactly_once_in_order(tmp_path):

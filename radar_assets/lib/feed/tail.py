@@ -74,7 +74,7 @@ def parse_event_id(text: str) -> Position:
     """Inverse of :func:`event_id`; ``ValueError`` naming the text when it is not one."""
     seg, sep, off = text.strip().partition("-")
     if not sep or not seg.isdigit() or not off.isdigit() or len(seg) > 18 or len(off) > 18:
-        raise ValueError(f"not a live event id: {text[:60]!r} (expected SEGMENT-OFFSET, digits)")
+        raise ValueError("not a live event id (expected SEGMENT-OFFSET: two runs of digits)")
     return int(seg), int(off)
 
 
