@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python bench/render.py ../shared/data/level2/KLOT/KLOT20210625_075154_V06
 	$(BIN)/python bench/synth.py
 	$(BIN)/python bench/feed.py
+	$(BIN)/python bench/live.py
 	$(BIN)/python bench/api_load.py
 
 clean:
