@@ -60,15 +60,16 @@ def test_timeseries_of_a_boundary_json_and_csv(client, pipeline):
     assert got.status_code == 200, got.text
     body = got.json()
     assert body["site"] == "KLOT" and body["product"] == "REF"
-    assert [p["raw"] for p in body["points"]] == [r["mean"] for r in cook]
+    assert body["raw"] == [r["mean"] for r in cook] and body["value"] == body["raw"]
+    assert body["scan_id"] == [r["scan_id"] for r in cook] and len(body["time"]) == len(cook)
     median = client.get("/timeseries", params={"boundary": "IL-17031", "statistic": "median"}).json()
-    assert [p["raw"] for p in median["points"]] == [r["p50"] for r in cook]
+    assert median["raw"] == [r["p50"] for r in cook]
     csv = client.get("/timeseries", params={"boundary": "IL-17031", "format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv")
-    assert csv.text.splitlines()[0] == "time,site,scan_id,value,raw,count,coverage_fraction"
-    assert (
-        client.get("/timeseries", params={"boundary": "OK-40109"}).json()["points"] == []
-    )  # registered, uncovered
+    assert csv.text.splitlines()[0] == "time,scan_id,value,raw,count,coverage_fraction"
+    assert len(csv.text.splitlines()) == 1 + len(cook)
+    uncovered = client.get("/timeseries", params={"boundary": "OK-40109"}).json()  # registered, not covered
+    assert uncovered["value"] == []
     assert client.get("/timeseries", params={"boundary": "XX-1"}).status_code == 404
     even = client.get("/timeseries", params={"boundary": "IL-17031", "smoother": "centred", "width": 4})
     assert even.status_code == 422 and "odd width" in even.text
@@ -136,7 +137,7 @@ def test_api_transforms_agree_with_the_lib(series_client, params):
         params.get("smoother", "none"),
         params.get("width", 1),
     )
-    assert [p["value"] for p in got.json()["points"]] == expected
+    assert got.json()["value"] == expected
     if params.get("transform") == "zscore_fixed":
         assert expected == [None] * len(values)
 

@@ -112,6 +112,8 @@ class SeriesPoint(BaseModel):
 
 
 class Series(BaseModel):
+    """Columnar, as SKOPE answers: one list per field, index ``i`` is the ``i``-th scan in time order."""
+
     boundary: str
     site: str | None
     product: str
@@ -119,7 +121,12 @@ class Series(BaseModel):
     transform: str
     smoother: str
     width: int
-    points: list[SeriesPoint]
+    time: list[str] = Field(description="Scan times (ISO 8601 UTC).")
+    scan_id: list[str]
+    value: list[float | None] = Field(description="The transformed, smoothed statistic (null: missing).")
+    raw: list[float | None] = Field(description="The statistic before transform and smoothing.")
+    count: list[float | None] = Field(description="Covered area with data, in grid cells.")
+    coverage_fraction: list[float | None]
 
 
 def _apply(
@@ -199,20 +206,19 @@ def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep)
             ("query", "site"),
             f"boundary {q.boundary!r} is covered by several sites ({', '.join(sites)}): give site",
         )
-    raw = tf.to_list(data[column])
-    values = _apply(q, data[column], reference)
-    points = [
-        {"time": t, "site": s, "scan_id": sc, "value": v, "raw": x, "count": c, "coverage_fraction": f}
-        for t, s, sc, v, x, c, f in zip(
-            _iso_times(data["time"]), data["site"].tolist(), data["scan_id"].tolist(), values, raw,
-            tf.to_list(data["count"]), tf.to_list(data["coverage_fraction"]), strict=True,
-        )
-    ]  # fmt: skip
+    columns = {
+        "time": _iso_times(data["time"]),
+        "scan_id": data["scan_id"].tolist(),
+        "value": _apply(q, data[column], reference),
+        "raw": tf.to_list(data[column]),
+        "count": tf.to_list(data["count"]),
+        "coverage_fraction": tf.to_list(data["coverage_fraction"]),
+    }
     if q.format == "csv":
         headers = dict(read.response.headers)
         headers["Content-Disposition"] = f'inline; filename="{q.boundary}_{q.product}.csv"'
-        columns = ["time", "site", "scan_id", "value", "raw", "count", "coverage_fraction"]
-        return Response(csv_bytes(columns, points), media_type="text/csv", headers=headers)
+        rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+        return Response(csv_bytes(list(columns), rows), media_type="text/csv", headers=headers)
     body = {
         "boundary": q.boundary,
         "site": q.site or (sites[0] if sites else None),
@@ -221,7 +227,7 @@ def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep)
         "transform": q.transform,
         "smoother": tf.normalise_method(q.smoother),
         "width": q.width,
-        "points": points,
+        **columns,
     }
     return json_response(body, read.response.headers)
 
