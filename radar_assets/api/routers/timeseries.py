@@ -168,13 +168,36 @@ def _series(session, column: str, boundary: str, site, product: str, start, end)
     return out
 
 
-def _iso_times(epoch_us) -> list[str]:
-    """ISO 8601 UTC text (``...Z``) of epoch microseconds, whole seconds when they all are."""
+#: epoch microseconds -> ISO text. Scan times repeat across boundaries and requests, and formatting 8,640
+#: of them costs more than the query; bounded (cleared when full), so memory stays a few tens of MB.
+_ISO_CACHE: dict[int, str] = {}
+_ISO_CACHE_MAX = 300_000
+
+
+def _iso_one(us: int) -> str:
     import numpy as np
 
-    us = np.asarray(epoch_us, dtype=np.int64)
-    unit = "s" if (us % 1_000_000 == 0).all() else "us"
-    return [f"{v}Z" for v in np.datetime_as_string(us.astype("datetime64[us]"), unit=unit)]
+    unit = "s" if us % 1_000_000 == 0 else "us"
+    return f"{np.datetime_as_string(np.datetime64(us, 'us'), unit=unit)}Z"
+
+
+def _iso_times(epoch_us) -> list[str]:
+    """ISO 8601 UTC text (``...Z``) of epoch microseconds (whole seconds without a fraction)."""
+    import numpy as np
+
+    values = np.asarray(epoch_us, dtype=np.int64).tolist()
+    cache = _ISO_CACHE
+    missing = [v for v in set(values) if v not in cache]
+    if missing:
+        if len(cache) + len(missing) > _ISO_CACHE_MAX:
+            cache.clear()
+        us = np.array(missing, dtype=np.int64)
+        whole = us % 1_000_000 == 0
+        for mask, unit in ((whole, "s"), (~whole, "us")):
+            if mask.any():
+                text = np.datetime_as_string(us[mask].astype("datetime64[us]"), unit=unit)
+                cache.update(zip(us[mask].tolist(), (t + "Z" for t in text.tolist()), strict=True))
+    return [cache.get(v) or _iso_one(v) for v in values]
 
 
 @router.get(
