@@ -22,8 +22,9 @@ def test_every_check_of_a_partitioned_asset_is_partitioned_like_it(tmp_path):
         for spec in assets_def.check_specs
         if (key := spec.asset_key) in graph.get_all_asset_keys()
     ]
+    tied = ("raw_scans", "rendered_sweeps", "timeseries_summaries", "clipped_packages")
     for key, partitions_def, spec in checks:
-        if partitions_def is not None and key.to_user_string() in ("raw_scans", "rendered_sweeps"):
+        if partitions_def is not None and key.to_user_string() in tied:
             assert spec.partitions_def == partitions_def, spec.key
 
 

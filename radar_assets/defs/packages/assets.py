@@ -19,6 +19,7 @@ from pydantic import Field
 from radar_assets.defs.automation import PACKAGES_DOWNSTREAM
 from radar_assets.defs.boundaries.assets import boundaries
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
+from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.partitions import boundary_day_partitions
 from radar_assets.defs.timeseries.assets import timeseries_summaries
 from radar_assets.lib.packages import build_package, publish_package, verify_package
@@ -79,10 +80,11 @@ def packages_resource(settings: Settings) -> PackagesResource:
     group_name="packages",
     kinds={"geotiff", "csv", "json"},
     check_specs=[
-        dg.AssetCheckSpec(
+        partitioned_check(
             PACKAGE_VERIFIED,
             asset="clipped_packages",
             description="datapackage.json passes frictionless and every listed sha256 matches the stored bytes",
+            partitions_def=boundary_day_partitions,
         )
     ],
     description=(

@@ -11,6 +11,7 @@ from pydantic import Field
 from radar_assets.defs.automation import SUMMARIES_DOWNSTREAM
 from radar_assets.defs.boundaries.assets import boundaries
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
+from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.partitions import site_day_partitions
 from radar_assets.defs.sweeps.assets import rendered_sweeps
 from radar_assets.lib.geo.boundaries import registered
@@ -63,13 +64,17 @@ def inconsistent_rows(rows: list[dict]) -> list[str]:
     group_name="timeseries",
     kinds={"parquet", "numpy"},
     check_specs=[
-        dg.AssetCheckSpec(
-            EVERY_SWEEP, asset="timeseries_summaries", description="Every summarised sweep's COG was read"
+        partitioned_check(
+            EVERY_SWEEP,
+            asset="timeseries_summaries",
+            description="Every summarised sweep's COG was read",
+            partitions_def=site_day_partitions,
         ),
-        dg.AssetCheckSpec(
+        partitioned_check(
             CONSISTENT,
             asset="timeseries_summaries",
             description="min <= mean, p50, p90 <= max and fractions within [0, 1] on every row",
+            partitions_def=site_day_partitions,
         ),
     ],
     description="Per boundary x scan x product: count, coverage fraction, weighted mean, min, max, p50, p90 and "
