@@ -17,6 +17,22 @@ def _catalog(s):
     return open_catalog(s)
 
 
+def _report(inst, catalog, action: str) -> None:
+    """Record the registry change as a materialisation of the ``boundaries`` asset (as if it had run), so
+    the UI shows it and downstream automation that waits for the registry sees it."""
+    import dagster as dg
+
+    from radar_assets.lib.geo.boundaries import registered
+
+    inst.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key="boundaries",
+            description=f"radar-assets boundaries {action}",
+            metadata={"dagster/row_count": registered(catalog).num_rows},
+        )
+    )
+
+
 @click.group()
 def boundaries() -> None:
     """Register boundary polygons (GeoJSON, Shapefile, GeoPackage) for zonal time series and packages."""
@@ -40,7 +56,9 @@ def boundaries_add(file: Path, id_field: str, name_field: str | None, prefix: st
         raise click.ClickException(str(exc)) from exc
     for reject in load.rejects:
         click.echo(f"rejected: {reject.message}", err=True)
-    added, _removed = sync_partitions(instance(s), registered(catalog).column("id").to_pylist())
+    inst = instance(s)
+    added, _removed = sync_partitions(inst, registered(catalog).column("id").to_pylist())
+    _report(inst, catalog, f"add {file.name}")
     click.echo(
         f"{load.source_file}: registered {load.rows.num_rows} boundaries ({len(added)} new partitions), "
         f"rejected {len(load.rejects)}"

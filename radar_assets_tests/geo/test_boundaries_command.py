@@ -65,6 +65,9 @@ def test_add_list_remove_through_the_command(tmp_path, home):
     )
     instance = dg.DagsterInstance.from_config(str(home / "dagster"))
     assert len(instance.get_dynamic_partitions("boundaries")) == 103
+    # The registry change is recorded as a materialisation of the boundaries asset (for the UI and automation).
+    event = instance.get_latest_materialization_event(dg.AssetKey("boundaries"))
+    assert event is not None and event.asset_materialization.metadata["dagster/row_count"].value == 103
 
     out = _run(home, "remove", "IL-17031", "A")
     assert "removed 2 boundaries" in out.stdout
