@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/feed.py
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/scale_out.py
 
 clean:
 	rm -rf .radar-assets

@@ -8,6 +8,11 @@ Each worker is one solo-pool process pinned to its own core with ``taskset``; th
 own virtual host), the instance is the production ``docker/dagster.yaml`` on PostgreSQL (its own
 database), the store a local folder (fresh for each measurement).
 
+The run processes (one per partition) are not pinned: they orchestrate (load the code, submit steps,
+wait), which costs the same with one or two workers, so on a two-core machine they take time from the
+two-worker case that the one-worker case gets from the idle second core; efficiency is therefore a lower
+bound, and lower still when other work shares the machine.
+
 Prints one JSON line: ``{"partitions", "volumes", "workers_1_s", "workers_2_s", "scaling_efficiency"}``
 with efficiency = workers_1_s / (2 * workers_2_s) (1.0 = perfect; the target is >= 0.8). The baseline
 (one worker) is measured in the same run.
