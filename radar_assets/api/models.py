@@ -471,7 +471,9 @@ class Echo(BaseModel):
     frequency: int | None = None
     noise: Num = None
     partition: str | None = None
-    station_lat: Num = Field(None, description="Station latitude (degrees), from the SuperDARN station table.")
+    station_lat: Num = Field(
+        None, description="Station latitude (degrees), from the SuperDARN station table."
+    )
     station_lon: Num = Field(None, description="Station longitude (degrees).")
 
 
@@ -492,7 +494,9 @@ class EchoScan(BaseModel):
     mean_power: Num = None
     mean_width: Num = None
     partition: str | None = None
-    station_lat: Num = Field(None, description="Station latitude (degrees), from the SuperDARN station table.")
+    station_lat: Num = Field(
+        None, description="Station latitude (degrees), from the SuperDARN station table."
+    )
     station_lon: Num = Field(None, description="Station longitude (degrees).")
 
 

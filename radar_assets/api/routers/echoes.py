@@ -83,7 +83,9 @@ def _answer(
         headers = dict(response.headers.items())
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
-        return Response(csv_bytes([*columns, *LOCATION], rows), media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(
+            csv_bytes([*columns, *LOCATION], rows), media_type="text/csv; charset=utf-8", headers=headers
+        )
     body = {"items": rows, "next_cursor": next_cursor, "limit": q.limit, "snapshot": version}
     return json_response(body, response.headers)
 
