@@ -84,6 +84,8 @@ class FeedSettings(_Part):
     """Seconds between two reads of the spool by the API's live stream (records are batched that long)."""
     live_queue_batches: int = Field(100, ge=1, le=100_000)
     """Batches a live-stream client may have waiting before it is told it missed some (bounded memory)."""
+    live_queue_records: int = Field(20_000, ge=1, le=10_000_000)
+    """Records (in those batches) a live-stream client may have waiting before it is told it missed some."""
     live_max_batch_records: int = Field(5000, ge=1, le=1_000_000)
     """Records per live-stream batch at most."""
     retention_hours: float = Field(48.0, gt=0)

@@ -46,6 +46,7 @@ def hub_from_state(request: Request) -> LiveHub:
             spool_dir,
             batch_interval=feed.live_batch_interval,
             queue_batches=feed.live_queue_batches,
+            queue_records=feed.live_queue_records,
             max_records=feed.live_max_batch_records,
         )
     return hub

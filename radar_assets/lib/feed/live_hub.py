@@ -22,10 +22,11 @@ Server-sent events (``text/event-stream``)
 Drop policy and memory
 ----------------------
 The hub never waits for a client: it appends a reference to the shared batch to each queue, and a queue
-holding ``queue_batches`` batches takes no more (the client is told what it missed when it reads again).
-A batch holds at most ``max_records`` records, so the API's memory for the stream is bounded by about
-``queue_batches`` batches whatever the number of slow clients (they share the same batch objects), and the
-listener, which only ever sees the spool files, is never slowed.
+holding ``queue_batches`` batches or ``queue_records`` records takes no more (the client is told what it
+missed when it reads again). A batch holds at most ``max_records`` records, so the API's memory for the
+stream is bounded by about ``queue_records + max_records`` records per slow client, and batches are shared
+objects (a thousand clients on time cost one copy); the listener, which only sees the spool files, is never
+slowed.
 """
 
 from __future__ import annotations
@@ -167,7 +168,9 @@ class Notice:
 class Subscription:
     stations: frozenset[str] | None
     arrays: bool
-    bound: int
+    bound: int  # batches
+    record_bound: int = 1 << 62  # records (memory follows records, and batches grow when the hub is behind)
+    queued_records: int = 0
     queue: collections.deque = field(default_factory=collections.deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_queued: Position | None = None  # last position handed to this client's queue
@@ -191,7 +194,10 @@ class Subscription:
 
     def offer(self, item: HubBatch | Notice) -> None:
         if isinstance(item, HubBatch):
-            if len(self.queue) >= self.bound:
+            full = len(self.queue) >= self.bound or (
+                self.queued_records and self.queued_records + item.n > self.record_bound
+            )
+            if full:
                 d = self.dropped
                 if d is None:
                     d = self.dropped = {
@@ -209,8 +215,20 @@ class Subscription:
             self.flush_dropped()
             if item.last:
                 self.last_queued = item.last
+            self.queued_records += item.n
         self.queue.append(item)
         self.wake.set()
+
+    def take(self) -> HubBatch | Notice:
+        item = self.queue.popleft()
+        if isinstance(item, HubBatch):
+            self.queued_records -= item.n
+        return item
+
+    def clear(self) -> None:
+        self.queue.clear()
+        self.queued_records = 0
+        self.dropped = None
 
 
 class LiveHub:
@@ -222,8 +240,9 @@ class LiveHub:
         The listener's spool folder (read only).
     batch_interval
         Seconds between two reads of the spool (and so the batching delay of records).
-    queue_batches
-        Batches a client's queue may hold before it starts dropping (bounded memory).
+    queue_batches, queue_records
+        Batches, and records in them, a client's queue may hold before it starts dropping (bounded memory;
+        a queue always takes one batch, however large).
     max_records
         Records per batch at most (a hub that is behind reads again without waiting).
     keepalive
@@ -238,6 +257,7 @@ class LiveHub:
         *,
         batch_interval: float = 0.1,
         queue_batches: int = 100,
+        queue_records: int = 20_000,
         max_records: int = 5000,
         keepalive: float = 15.0,
         stale_after: float = 3.0,
@@ -245,6 +265,7 @@ class LiveHub:
         self.spool_root = Path(spool_root)
         self.batch_interval = batch_interval
         self.queue_batches = queue_batches
+        self.queue_records = queue_records
         self.max_records = max_records
         self.keepalive = keepalive
         self.stale_after = stale_after
@@ -336,7 +357,7 @@ class LiveHub:
             sub.offer(notice)
 
     def subscribe(self, stations: frozenset[str] | None, arrays: bool) -> Subscription:
-        sub = Subscription(stations, arrays, self.queue_batches, last_queued=self.last)
+        sub = Subscription(stations, arrays, self.queue_batches, self.queue_records, last_queued=self.last)
         self.subscribers.add(sub)
         return sub
 
@@ -354,6 +375,7 @@ class LiveHub:
             "listener": self.listener,
             "batch_interval": self.batch_interval,
             "queue_batches": self.queue_batches,
+            "queue_records": self.queue_records,
         }
 
     # -- one client ------------------------------------------------------------------------------------
@@ -395,8 +417,7 @@ class LiveHub:
                         if sub.dropped is None:
                             break
                         # The live queue overflowed while we read: keep reading from the spool.
-                        sub.queue.clear()
-                        sub.dropped = None
+                        sub.clear()
                         continue
                     text = render_batch(HubBatch(tail), stations, arrays)
                     after = tail.last or after
@@ -408,8 +429,7 @@ class LiveHub:
                     if until is not None and after >= until:
                         return
                     if sub.dropped is not None and tail.last is not None and tail.last >= join:
-                        sub.queue.clear()  # re-join: read the overflowed part from the spool too
-                        sub.dropped = None
+                        sub.clear()  # re-join: read the overflowed part from the spool too
                         continue
             if covered or (until is not None and after is not None and after >= until):
                 return
@@ -428,7 +448,7 @@ class LiveHub:
                             yield ": keep-alive\n\n"
                             last_write = time.monotonic()
                         continue
-                item = sub.queue.popleft()
+                item = sub.take()
                 if isinstance(item, Notice):
                     yield item.sse()
                     last_write = time.monotonic()
