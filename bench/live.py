@@ -68,7 +68,12 @@ def free_port() -> int:
 
 # -- SSE clients (run in their own process: ``bench/live.py --clients-only``) ---------------------------
 async def _read_stream(host: str, port: int, path: str, out: dict, stop: asyncio.Event, stall: float) -> None:
-    reader, writer = await asyncio.open_connection(host, port, limit=64 << 20)
+    sock = socket.socket()
+    if stall:  # a small receive window, so the stall reaches the server's queue instead of kernel buffers
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, port))
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock, limit=64 << 20)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n".encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
