@@ -100,6 +100,8 @@ class RenderSettings(_Part):
     cache_dir: str | None = None
     """Polar-lookup cache folder (default ~/.cache/radar-assets/lookups; 'off' disables it)."""
 
+    size: int = Field(2048, ge=64, le=8192)
+    """Pixels on the long side of each sweep PNG/COG when a run does not configure rendered_sweeps (sensors, automation)."""
     cache_max_bytes: int = Field(2 * 1024**3, ge=0)
     """Size bound of the lookup cache; least-recently-used lookups are evicted beyond it (0: no bound)."""
 
@@ -275,6 +277,8 @@ class Settings(BaseSettings):
             "SOURCE_LEVEL3_URL": self.source.level3_url,
             "SOURCE_ENDPOINT": self.source.endpoint,
             "RENDER_CACHE_DIR": self.render.cache_dir,
+            "RENDER_SIZE": self.render.size,
+            "RENDER_CACHE_MAX_BYTES": self.render.cache_max_bytes,
         }
         env.update({f"{PREFIX}{k}": str(v) for k, v in optional.items() if v is not None})
         for part in ("automation", "retention"):

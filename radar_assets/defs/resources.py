@@ -22,6 +22,9 @@ class RenderResource(dg.ConfigurableResource):
     cache_max_bytes: int = Field(
         default=2 * 1024**3, ge=0, description="LRU size bound of the cache (0: none)"
     )
+    size: int = Field(
+        default=2048, ge=64, le=8192, description="Default pixels on the long side of each image"
+    )
 
     def apply(self) -> None:
         from radar_assets.lib.render.grid import set_lookup_cache_dir, set_lookup_cache_limit
@@ -63,6 +66,8 @@ def shared_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "sites_config": SitesConfig(sites=settings.sites),
         "render": RenderResource(
-            cache_dir=str(cache) if cache else None, cache_max_bytes=settings.render.cache_max_bytes
+            cache_dir=str(cache) if cache else None,
+            cache_max_bytes=settings.render.cache_max_bytes,
+            size=settings.render.size,
         ),
     }

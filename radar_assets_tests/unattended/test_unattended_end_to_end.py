@@ -93,6 +93,8 @@ def test_new_volume_flows_to_published_sweeps_then_graphql_backfill(tmp_path):
             AWS_SECRET_ACCESS_KEY=SECRET_KEY,
             RADAR_ASSETS_AUTOMATION_SOURCE_SENSOR="1",
             RADAR_ASSETS_EXECUTION_EXECUTOR="in_process",
+            # What sensors and automation render when no run config says otherwise (the default is 2048 px).
+            RADAR_ASSETS_RENDER_SIZE="512",
         )
         added = Process("sites", [str(BIN / "radar-assets"), "sites", "add", "KCRP"], env, logs)
         assert added.proc.wait(timeout=300) == 0, added.tail()
@@ -144,6 +146,14 @@ def test_new_volume_flows_to_published_sweeps_then_graphql_backfill(tmp_path):
 
                 backfill = wait_until(done, 600, "the backfill", processes, every=2)
                 assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
+                # The automation-launched render used the deployment's render size.
+                (auto,) = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(
+                        asset_key=dg.AssetKey("rendered_sweeps"), asset_partitions=[partition]
+                    ),
+                    limit=1,
+                ).records
+                assert auto.asset_materialization.metadata["size_px"].value == 512
                 for asset in ("raw_scans", "rendered_sweeps"):
                     records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
                     counts = collections.Counter(r.partition_key for r in records)

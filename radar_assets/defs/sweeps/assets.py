@@ -20,7 +20,12 @@ BOUNDS_NEAR_SITE = "bounds_within_500_km"
 
 
 class RenderConfig(dg.Config):
-    size: int = Field(default=2048, ge=64, le=8192, description="Pixels on the long side of each PNG/COG")
+    size: int | None = Field(
+        default=None,
+        ge=64,
+        le=8192,
+        description="Pixels on the long side of each PNG/COG; default RADAR_ASSETS_RENDER_SIZE (2048)",
+    )
     moments: list[str] | None = Field(
         default=None, description="Moments to render; default REF everywhere, VEL where present"
     )
@@ -64,6 +69,7 @@ def rendered_sweeps(
     render: RenderResource,
 ) -> dg.MaterializeResult:
     render.apply()
+    size = config.size or render.size
     cat = catalog.get_catalog()
     partition = context.partition_key
     scans = cat.read_partition("scans", partition)
@@ -77,7 +83,7 @@ def rendered_sweeps(
         context.log.info(f"{partition}: rendered scan {done}/{total}")
 
     result = render_partition(
-        scans, store.get_store(), partition, previous, config.size, config.moments, progress=progress
+        scans, store.get_store(), partition, previous, size, config.moments, progress=progress
     )
     written = []
     if not tables_equal(previous, result.sweeps):
@@ -94,7 +100,7 @@ def rendered_sweeps(
         "scans_rendered": result.rendered_scans,
         "scans_reused": result.reused_scans,
         "rejected": len(rejected),
-        "size_px": config.size,
+        "size_px": size,
         "catalog_files_written": dg.MetadataValue.json(written),
     }
     if result.location_from_site_table:
