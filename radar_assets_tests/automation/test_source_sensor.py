@@ -178,3 +178,24 @@ def test_s3_sensor_paginates_resumes_and_keeps_cursor_on_listing_error(s3):
     none, after_error = _tick(instance, broken, cursor)
     assert none == []
     assert json.loads(after_error) == json.loads(cursor)
+
+
+def test_a_deleted_site_leaves_the_cursor_and_is_never_requested(tmp_path):
+    archive = LocalStore(tmp_path / "archive")
+    _put_all(archive, _volumes("KLOT", 4) + _volumes("KTLX", 4))
+    instance = _instance("KLOT", "KTLX")
+    source = RadarSourceResource(url=str(tmp_path / "archive"), level3_products=[], sensor_budget_s=1e-9)
+    _, cursor = _tick(instance, source, None)
+    _, cursor = _tick(instance, source, cursor)
+    _, cursor = _tick(instance, source, cursor)
+    _, cursor = _tick(instance, source, cursor)
+    _, cursor = _tick(instance, source, cursor)  # KLOT requested; KTLX found, pending (listing unfinished)
+    assert list(json.loads(cursor)["pending"]) == [f"{DAY}|KTLX"]
+    instance.delete_dynamic_partition(sites_partitions.name, "KTLX")
+    requests, cursor = _tick(instance, source, cursor)
+    assert requests == [] and json.loads(cursor) == {
+        "v": 2,
+        "marks": json.loads(cursor)["marks"],
+        "pending": {},
+    }
+    assert set(json.loads(cursor)["marks"]) == {"KLOT"}

@@ -37,6 +37,8 @@ def _source_sensor(context: dg.SensorEvaluationContext, source: RadarSourceResou
     # did not finish yet (requested once complete, so a day of 4000 keys is one request, not one per tick).
     marks, pending = _load_cursor(context.cursor)
     sites = sorted(context.instance.get_dynamic_partitions(sites_partitions.name))
+    # A site deleted from the dimension: its pending site-days are no partitions any more.
+    pending = {p: key for p, key in pending.items() if keys.split_site_day(p)[0] in sites}
     today = datetime.now(UTC).date()
     days = [(today - timedelta(days=n)).isoformat() for n in range(WATCHED_DAYS - 1, -1, -1)]
     listing = list_new_sources(
@@ -63,7 +65,9 @@ def _source_sensor(context: dg.SensorEvaluationContext, source: RadarSourceResou
     ]
     # Only the watched days keep watermarks, so the cursor does not grow with time.
     kept = {
-        site: {day: st for day, st in by_day.items() if day in days} for site, by_day in listing.marks.items()
+        site: {day: st for day, st in by_day.items() if day in days}
+        for site, by_day in listing.marks.items()
+        if site in sites
     }
     cursor = json.dumps({"v": 2, "marks": kept, "pending": pending}, sort_keys=True)
     if listing.out_of_time:
