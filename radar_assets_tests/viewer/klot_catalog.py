@@ -4,9 +4,11 @@ viewer's browser tests: REF at 512 px, published as the API's snapshot under a t
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import sites_partitions
@@ -82,6 +84,27 @@ class KlotCatalog:
                 resources=resources,
             )
             assert result.success
+
+    def add_echo_scans(self, now: datetime, stations: tuple[str, ...] = ("sas", "pgr", "rkn")) -> list[dict]:
+        """Per-scan SuperDARN averages in the hour before ``now`` (the viewer's echo panel reads the last day)."""
+        from radar_assets.lib.feed.echoes import ECHO_SCANS_SCHEMA
+
+        rows = []
+        for k, station in enumerate(stations):
+            for i in range(6):
+                start = now - timedelta(minutes=60 - 10 * i)
+                rows.append(
+                    {
+                        "station": station, "scan_start": start, "scan_end": start + timedelta(minutes=1),
+                        "records": 16, "echoes": 100 * (k + 1) + 7 * i, "mean_velocity": 1.0,
+                        "mean_power": 12.0, "mean_width": 40.0, "partition": start.strftime("%Y-%m-%d-%H"),
+                    }
+                )  # fmt: skip
+        cat = self.catalog_resource.get_catalog()
+        for partition in sorted({r["partition"] for r in rows}):
+            part = [r for r in rows if r["partition"] == partition]
+            cat.write_partition("echo_scans", partition, pa.Table.from_pylist(part, schema=ECHO_SCANS_SCHEMA))
+        return rows
 
     def publish(self) -> None:
         self.catalog_resource.get_catalog().publish()

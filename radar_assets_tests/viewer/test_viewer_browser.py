@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from PIL import Image
 
 from radar_assets.api import create_app
 from radar_assets.api.static import VENDOR, vendor_installed
+from radar_assets.lib.feed.stations import STATIONS
 from radar_assets_tests.api.conftest import serve
 from radar_assets_tests.conftest import settings_for
 
@@ -51,6 +53,7 @@ def klot(tmp_path_factory):
     cat = KlotCatalog(tmp_path_factory.mktemp("viewer-home"))
     for day in ("2021-06-25", "2021-07-29"):
         cat.render(day)
+    cat.echo_rows = cat.add_echo_scans(datetime.now(UTC).replace(microsecond=0))
     cat.publish()
     return cat
 
@@ -198,6 +201,31 @@ def test_keyboard_steps_the_slider_and_changes_the_image(watched, base):
     watched.assert_clean()
 
 
+def test_echo_panel_counts_per_station(watched, base, klot):
+    page = watched.open_viewer()
+    assert page.evaluate("radarViewer.state.echoSource") in (
+        "live",
+        "echoes",
+    )  # catalog rows first either way
+    page.wait_for_selector("#echo-panel:not([hidden]) #echo-table tbody tr", timeout=15_000)
+    rows = [r.split("\t") for r in page.locator("#echo-table tbody tr").all_inner_texts()]
+    by_station = {}
+    for row in klot.echo_rows:
+        by_station.setdefault(row["station"], []).append(row)
+    assert [r[0] for r in rows] == sorted(by_station)
+    for station, where, latest, total in rows:
+        scans = sorted(by_station[station], key=lambda r: r["scan_start"])
+        st = STATIONS[station]
+        assert where == f"{st.lat:.2f}, {st.lon:.2f}"
+        assert int(latest) == scans[-1]["echoes"] and int(total) == sum(r["echoes"] for r in scans)
+    # The chart holds every scan's count per station, in time order.
+    series = page.evaluate("radarViewer.echoChart.data.slice(1)")
+    for station, values in zip(sorted(by_station), series, strict=True):
+        charted = [v for v in values if v is not None]
+        assert charted == [r["echoes"] for r in sorted(by_station[station], key=lambda r: r["scan_start"])]
+    watched.assert_clean()
+
+
 def test_docs_render_swagger_ui_offline(watched, base):
     page = watched.page
     page.goto(base + "/docs")
@@ -227,7 +255,8 @@ def test_county_click_charts_the_timeseries(watched, base, klot):
 
     def expected(**extra):
         params = {"boundary": boundary, "site": "KLOT", "statistic": "mean", **extra}
-        return [p["value"] for p in httpx.get(f"{base}/timeseries", params=params).json()["points"]]
+        body = httpx.get(f"{base}/timeseries", params=params).json()
+        return body["value"] if "value" in body else [p["value"] for p in body["points"]]
 
     def charted():
         return page.evaluate("radarViewer.seriesChart.data[1]")

@@ -261,34 +261,38 @@
 
   // ---------------------------------------------------------------------------------------- echo panel
   function echoPanel() {
-    const counts = new Map(); // station -> {lat, lon, latest, total}
-    const history = new Map(); // station -> [[t, echoes], ...]
+    // Per station: its location (from the catalog rows) and echoes per completed scan, keyed by scan start
+    // (seconds), so a scan seen both on the live stream and later in the catalog counts once.
+    const where = new Map(); // station -> [lat, lon]
+    const scans = new Map(); // station -> Map(t -> echoes)
     let chart = null;
 
     function render() {
+      const stations = [...scans.keys()].sort();
+      $("echo-panel").hidden = stations.length === 0; // nothing to chart: no panel
       const body = $("echo-table").querySelector("tbody");
       body.innerHTML = "";
-      for (const [station, c] of [...counts.entries()].sort()) {
+      for (const station of stations) {
+        const byTime = scans.get(station);
+        const times = [...byTime.keys()].sort((a, b) => a - b);
+        const latest = byTime.get(times[times.length - 1]);
+        const total = [...byTime.values()].reduce((a, b) => a + b, 0);
+        const loc = where.get(station);
         const tr = document.createElement("tr");
-        const where = c.lat === null || c.lat === undefined ? "unknown" : `${c.lat.toFixed(2)}, ${c.lon.toFixed(2)}`;
-        for (const text of [station, where, String(c.latest), String(c.total)]) {
+        for (const text of [station, loc ? `${loc[0].toFixed(2)}, ${loc[1].toFixed(2)}` : "unknown", String(latest), String(total)]) {
           const td = document.createElement("td");
           td.textContent = text;
           tr.appendChild(td);
         }
         body.appendChild(tr);
       }
-      const stations = [...history.keys()].sort();
-      const times = [...new Set(stations.flatMap((s) => history.get(s).map((p) => p[0])))].sort((a, b) => a - b).slice(-200);
+      const times = [...new Set(stations.flatMap((s) => [...scans.get(s).keys()]))].sort((a, b) => a - b).slice(-500);
       if (!times.length) return;
-      const series = stations.map((s) => {
-        const m = new Map(history.get(s));
-        return times.map((t) => (m.has(t) ? m.get(t) : null));
-      });
+      const series = stations.map((s) => times.map((t) => (scans.get(s).has(t) ? scans.get(s).get(t) : null)));
       const palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
       const opts = {
         width: 340, height: 160, title: "echoes per scan",
-        series: [{}, ...stations.map((s, i) => ({ label: s, stroke: palette[i % palette.length], spanGaps: false }))],
+        series: [{}, ...stations.map((s, i) => ({ label: s, stroke: palette[i % palette.length], spanGaps: true }))],
         axes: [{}, { size: 40 }],
       };
       if (chart && chart.series.length !== stations.length + 1) { chart.destroy(); chart = null; }
@@ -297,68 +301,55 @@
       viewer.echoChart = chart;
     }
 
-    function add(station, lat, lon, t, echoes, isScan) {
-      const c = counts.get(station) || { lat, lon, latest: 0, total: 0 };
-      if (lat !== undefined && lat !== null) { c.lat = lat; c.lon = lon; }
-      c.total += echoes;
-      if (isScan) {
-        c.latest = echoes;
-        const h = history.get(station) || [];
-        h.push([t, echoes]);
-        if (h.length > 500) h.shift();
-        history.set(station, h);
-      }
-      counts.set(station, c);
+    function addScan(station, t, echoes, lat, lon) {
+      if (lat !== undefined && lat !== null) where.set(station, [lat, lon]);
+      if (!scans.has(station)) scans.set(station, new Map());
+      scans.get(station).set(t, echoes || 0);
     }
 
-    async function poll(stationTable) {
+    async function poll() {
       const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString(); // the last day of scans
-      let url = `echoes/scans?${new URLSearchParams({ start: since, limit: "1000" })}`;
-      counts.clear();
-      history.clear();
+      const params = { start: since, limit: "1000" };
+      let url = `echoes/scans?${new URLSearchParams(params)}`;
       for (let page = 0; page < 5 && url; page++) {
         const body = await getJSON(url);
-        for (const s of body.items) add(s.station, s.station_lat, s.station_lon, Date.parse(s.scan_start) / 1000, s.echoes || 0, true);
-        url = body.next_cursor ? `echoes/scans?${new URLSearchParams({ start: since, limit: "1000", cursor: body.next_cursor })}` : null;
+        for (const s of body.items) addScan(s.station, Date.parse(s.scan_start) / 1000, s.echoes, s.station_lat, s.station_lon);
+        url = body.next_cursor ? `echoes/scans?${new URLSearchParams({ ...params, cursor: body.next_cursor })}` : null;
       }
-      $("echo-panel").hidden = counts.size === 0; // nothing to chart: no panel
       render();
     }
 
     async function start() {
+      if (!(await hasPath("/echoes/scans"))) return;
+      await poll(); // the catalog's last day first, then live scans (or a refresh every 10 s) on top
       if ((await hasPath("/live/stream")) && (await hasPath("/live/status")) && (await answers("live/status"))) {
         state.echoSource = "live";
-        $("echo-source").textContent = "(live stream)";
-        $("echo-panel").hidden = false;
+        $("echo-source").textContent = "(catalog + live stream)";
         const stream = new EventSource("live/stream?arrays=false");
         stream.addEventListener("records", (e) => {
           const data = JSON.parse(e.data);
-          for (const r of data.records || []) add(r.station, r.station_lat, r.station_lon, 0, r.echoes || 0, false);
-          for (const s of data.scans || []) add(s.station, s.station_lat, s.station_lon, Date.parse(s.scan_start) / 1000, s.echoes || 0, true);
+          if (!(data.scans || []).length) return;
+          for (const s of data.scans) addScan(s.station, s.scan_start_us / 1e6, s.echoes);
           render();
         });
         viewer.liveStream = stream;
         return;
       }
-      if (!(await hasPath("/echoes/scans"))) return;
       state.echoSource = "echoes";
       $("echo-source").textContent = "(catalog, refreshed every 10 s)";
-      const tick = () => poll().catch((err) => showError(err.message));
-      tick();
-      setInterval(tick, ECHO_POLL_MS);
+      setInterval(() => poll().catch((err) => showError(err.message)), ECHO_POLL_MS);
     }
     return start();
   }
 
   // ------------------------------------------------------------------------------ boundaries + series
   function seriesPoints(body) {
-    // Tolerant of the row shape: a time column (first key with "time" in it) and a value column.
+    // GET /timeseries answers columns (time[], value[], ...), as SKOPE does; rows ({time, value}) are read too.
+    if (Array.isArray(body.time) && Array.isArray(body.value)) {
+      return { times: body.time.map((t) => Date.parse(t) / 1000), values: body.value };
+    }
     const rows = Array.isArray(body) ? body : body.points || body.items || [];
-    if (!rows.length) return { times: [], values: [], rows };
-    const keys = Object.keys(rows[0]);
-    const tKey = keys.find((k) => k === "time") || keys.find((k) => k.includes("time")) || keys[0];
-    const vKey = keys.find((k) => k === "value") || keys.find((k) => k === state.series.statistic) || "value";
-    return { times: rows.map((r) => Date.parse(r[tKey]) / 1000), values: rows.map((r) => (r[vKey] === undefined ? null : r[vKey])), rows, tKey, vKey };
+    return { times: rows.map((r) => Date.parse(r.time) / 1000), values: rows.map((r) => (r.value === undefined ? null : r.value)) };
   }
 
   async function boundariesPanel() {
