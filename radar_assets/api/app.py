@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api.worker_threads
         yield
+        hub = getattr(app.state, "live_hub", None)  # made on first use by /live/stream
+        if hub is not None:
+            await hub.stop()
         snapshots.close()
 
     app = FastAPI(
