@@ -10,8 +10,8 @@ Order (what makes "no list or API response points at a deleted file" hold):
 2. publish a snapshot (the caller's ``publish``), so the API's newest snapshot no longer lists them;
 3. delete the files of the moved rows.
 
-A crash before 3 leaves files no catalog row points at (harmless; a later pass over the same partitions
-deletes them, because step 3 also covers rows already in the expired table of the partitions it visits).
+A crash before 3 leaves files no catalog row points at (harmless, and the next passes delete them: step 3
+also covers the rows of expired partitions of the last :data:`RECOVERY_DAYS` days before the cutoff).
 Rows whose day is on or after the cutoff day are never touched: nothing younger than N days is deleted.
 This module owns the schemas of the expired tables.
 """
@@ -33,6 +33,9 @@ from radar_assets.lib.sweeps import SWEEPS_SCHEMA
 
 TS = pa.timestamp("us", tz="UTC")
 _DAY = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+#: Days before the cutoff whose expired rows' files are deleted again if still present (after a failed pass).
+RECOVERY_DAYS = 7
 
 
 def _expired_schema(schema: pa.Schema) -> pa.Schema:
@@ -138,11 +141,19 @@ def expire(
         doomed += [k for r in old for k in family.keys_of(r)]
         report.partitions.append(partition)
         report.rows_expired += len(old)
-    if report.partitions:
+    # Files of rows expired by an earlier pass that failed before deleting them.
+    for key in catalog.tables().get(family.expired_table, []):
+        match = _DAY.search(key.rsplit("/", 1)[-1])
+        if match and cutoff - timedelta(days=RECOVERY_DAYS) <= date.fromisoformat(match.group(1)) < cutoff:
+            for row in pq.read_table(io.BytesIO(store.get_bytes(key))).to_pylist():
+                doomed += family.keys_of(row)
+    present = [key for key in dict.fromkeys(doomed) if store.exists(key)]
+    # Publish before any deletion, also when only leftovers of a failed pass remain: that pass's rows may
+    # still be in the published snapshot.
+    if report.partitions or present:
         publish()
         report.published = True
-    for key in doomed:
-        if store.exists(key):
-            store.delete(key)
-            report.files_deleted += 1
+    for key in present:
+        store.delete(key)
+        report.files_deleted += 1
     return report

@@ -121,3 +121,26 @@ def test_retention_job_and_compaction_run_through_dagster(published):
 
     _, [(n,)] = query_readonly(catalog.snapshot_path, "select count(*) from sweeps")
     assert n == len(rows) - len(old)
+
+
+def test_a_pass_that_fails_to_publish_deletes_nothing_and_the_next_pass_cleans_up(published):
+    root, catalog, rows = published
+    old = [r for r in rows if r["site"] != "KTLX"]
+
+    def broken_publish():
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        expire(catalog, SWEEPS, DAYS, NOW, publish=broken_publish)
+    # Rows moved, but the published snapshot still lists them: their files must still be there.
+    assert all(catalog.store.exists(k) for r in old for k in SWEEPS.keys_of(r))
+
+    # Old partitions are RECOVERY_DAYS-old only relative to a cutoff near them: use a "now" just after them.
+    later = datetime(2021, 6, 25, tzinfo=UTC) + timedelta(days=DAYS + 1)
+    report = expire(catalog, SWEEPS, DAYS, later, publish=catalog.publish)
+    assert report.rows_expired == 0 and report.published, "published before deleting the leftovers"
+    assert not any(catalog.store.exists(k) for r in old for k in SWEEPS.keys_of(r))
+    from radar_assets.lib.catalog import query_readonly
+
+    _, listed = query_readonly(catalog.snapshot_path, "select sweep_id from sweeps")
+    assert not {r["sweep_id"] for r in old} & {sid for (sid,) in listed}
