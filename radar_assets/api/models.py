@@ -16,7 +16,7 @@ import binascii
 import json
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import IntEnum
 from typing import Annotated, Any, Literal
 
@@ -79,6 +79,24 @@ def _iso_time(value: Any) -> Any:
         raise ValueError("expected an ISO 8601 date or time, e.g. 2021-06-25T07:51:54Z")
     return value
 
+
+_ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Only ``YYYY-MM-DD`` text (pydantic alone would take ``0`` as a Unix time)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE_RE.fullmatch(value):
+        raise ValueError("expected a date as YYYY-MM-DD, e.g. 2021-06-25")
+    return value
+
+
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}),
+]
 
 UtcDatetime = Annotated[
     datetime,

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from radar_assets.api.dependencies import CatalogReadDep, ObjectsDep, SettingsDep
 from radar_assets.api.errors import NotFoundError, StoreUnavailableError
-from radar_assets.api.models import DEFAULT_LIMIT, NoQuery, QueryModel
+from radar_assets.api.models import DEFAULT_LIMIT, IsoDate, NoQuery, QueryModel
 from radar_assets.api.responses import cache_headers, error_responses, etag_matches, json_response
 from radar_assets.lib.catalog import Catalog, columns_of
 from radar_assets.lib.packages.publish import PACKAGES_SCHEMA, PACKAGES_TABLE
@@ -47,7 +47,7 @@ COLUMNS: dict[str, str] = columns_of(
 )  # fmt: skip
 
 BoundaryPath = Annotated[str, Path(pattern=BOUNDARY_PATTERN, examples=["IL-17031"])]
-DayPath = Annotated[date, Path(examples=["2021-06-25"])]
+DayPath = Annotated[IsoDate, Path(examples=["2021-06-25"])]
 ResourcePath = Annotated[
     str,
     Path(
@@ -85,8 +85,8 @@ def _decode_cursor(token: str) -> tuple[str, str]:
 
 class PackagesQuery(QueryModel):
     boundary: str | None = Field(None, pattern=BOUNDARY_PATTERN, description="Boundary id.")
-    start: date | None = Field(None, description="First day (inclusive), YYYY-MM-DD.")
-    end: date | None = Field(None, description="Last day (inclusive), YYYY-MM-DD.")
+    start: IsoDate | None = Field(None, description="First day (inclusive), YYYY-MM-DD.")
+    end: IsoDate | None = Field(None, description="Last day (inclusive), YYYY-MM-DD.")
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Rows per page (at most {MAX_LIMIT}).")
     cursor: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{4,1024}$", description="next_cursor of a page.")
 
