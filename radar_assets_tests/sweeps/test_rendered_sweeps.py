@@ -11,11 +11,11 @@ from PIL import Image
 
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import sites_partitions
-from radar_assets.defs.scans.assets import raw_scans
 from radar_assets.defs.resources import RenderResource
+from radar_assets.defs.scans.assets import raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
-from radar_assets.lib.render.grid import lookup_cache_dir
 from radar_assets.defs.sweeps.assets import rendered_sweeps
+from radar_assets.lib.render.grid import lookup_cache_dir
 from radar_assets.lib.seed import seed
 from radar_assets.lib.sites import site
 from radar_assets.lib.store import LocalStore
