@@ -30,7 +30,6 @@ import shutil
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,16 +41,6 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "level2"
 SITES = ("KLOT", "KCRP", "KTLX", "KLBB")
 START = datetime(2021, 6, 25, 0, 0, 0, tzinfo=UTC)
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on InvalidSubsetError { message }
-  }
-}
-"""
 STEPS = ("raw_scans", "rendered_sweeps", "catalog_snapshot")
 
 
@@ -77,16 +66,6 @@ def build_archive(folder: Path, n: int, sites: list[str]) -> tuple[list[str], li
         used.append(source)
         partitions.add(f"{when:%Y-%m-%d}|{site}")
     return sorted(partitions), used
-
-
-def graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 def step_seconds(instance, run_ids: set[str]) -> float:
@@ -116,8 +95,10 @@ def run_backfill(
     from radar_assets_tests.conftest import free_port
     from radar_assets_tests.deployment.processes import (
         BIN,
+        LAUNCH_BACKFILL,
         Process,
         base_environment,
+        graphql,
         http_ok,
         stop_all,
         wait_until,
@@ -154,7 +135,7 @@ def run_backfill(
             "title": "bench/backfill.py",
         }
         started = time.monotonic()
-        launched = graphql(port, LAUNCH, {"params": params})["data"]["launchPartitionBackfill"]
+        launched = graphql(port, LAUNCH_BACKFILL, {"params": params})["data"]["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
 
         def published() -> bool:

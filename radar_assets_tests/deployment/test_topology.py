@@ -29,11 +29,13 @@ from radar_assets_tests.conftest import free_port, shared_path
 from radar_assets_tests.deployment.processes import (
     BIN,
     DOCKER,
+    LAUNCH_BACKFILL,
     Process,
     base_environment,
     celery_worker,
     celery_workers_ready,
     dagster_home,
+    graphql,
     http_ok,
     seed_level2,
     stop_all,
@@ -59,28 +61,6 @@ ASSETS = ("raw_scans", "rendered_sweeps")
 RENDER = {"ops": {"rendered_sweeps": {"config": {"size": 96, "moments": ["REF"]}}}}
 BUCKET = "radar"
 UNFINISHED = (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING)
-
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on InvalidSubsetError { message }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
-
-
-def _graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -202,7 +182,7 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
                 "runConfigData": RENDER,
                 "title": "topology test",
             }
-            launched = _graphql(web_port, LAUNCH, {"params": params})
+            launched = graphql(web_port, LAUNCH_BACKFILL, {"params": params})
             result = launched["data"]["launchPartitionBackfill"]
             assert result["__typename"] == "LaunchBackfillSuccess", result
             backfill_id = result["backfillId"]

@@ -10,10 +10,8 @@ partition must succeed.
 from __future__ import annotations
 
 import collections
-import json
 import shutil
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -25,9 +23,11 @@ from radar_assets.lib.store import S3Store
 from radar_assets_tests.conftest import free_port, shared_path
 from radar_assets_tests.deployment.processes import (
     BIN,
+    LAUNCH_BACKFILL,
     ROOT,
     Process,
     base_environment,
+    graphql,
     http_ok,
     stop_all,
     wait_until,
@@ -38,27 +38,7 @@ pytestmark = pytest.mark.integration
 
 VOLUME = "KCRP20210101_000031_V06"  # small real volume (VCP 35, 12 sweeps)
 BUCKET = "archive"
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on InvalidSubsetError { message }
-  }
-}
-"""
 UNFINISHED = (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING)
-
-
-def _graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 def _sweep_count(snapshot, partition: str) -> int:
@@ -136,7 +116,9 @@ def test_new_volume_flows_to_published_sweeps_then_graphql_backfill(tmp_path):
                 "runConfigData": {"ops": {"rendered_sweeps": {"config": {"size": 128, "moments": ["REF"]}}}},
                 "title": "unattended test",
             }
-            launched = _graphql(web_port, LAUNCH, {"params": params})["data"]["launchPartitionBackfill"]
+            launched = graphql(web_port, LAUNCH_BACKFILL, {"params": params})["data"][
+                "launchPartitionBackfill"
+            ]
             assert launched["__typename"] == "LaunchBackfillSuccess", launched
             with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
 

@@ -10,6 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from radar_assets.defs.catalog.resources import CatalogResource
+from radar_assets.defs.metadata import bullets_md
 from radar_assets.defs.partitions import boundaries_partitions
 from radar_assets.lib.geo import boundaries as registry
 
@@ -93,7 +94,7 @@ def boundaries(
                 check_name=NO_REJECTS,
                 passed=not rejects,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"rejected": dg.MetadataValue.md("\n".join(f"- {r}" for r in rejects) or "none")},
+                metadata={"rejected": bullets_md(rejects)},
             )
         ],
     )

@@ -9,7 +9,6 @@ host), and deployments limit runs per partition key with the run queue's tag con
 (``dagster/partition``, one run per unique value; see ``dagster.yaml`` and ``docs/packages.md``).
 """
 
-import base64
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 
@@ -20,6 +19,7 @@ from radar_assets.defs.automation import PACKAGES_DOWNSTREAM
 from radar_assets.defs.boundaries.assets import boundaries
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.checks import partitioned_check
+from radar_assets.defs.metadata import bullets_md, image_md
 from radar_assets.defs.partitions import boundary_day_partitions
 from radar_assets.defs.timeseries.assets import timeseries_summaries
 from radar_assets.lib.packages import build_package, publish_package, verify_package
@@ -149,9 +149,8 @@ def clipped_packages(
         "frictionless": dg.MetadataValue.json(summary),
     }
     if built.preview:
-        b64 = base64.b64encode(built.preview).decode()
-        metadata["preview"] = dg.MetadataValue.md(
-            f"**{boundary.name}, {day}: maximum reflectivity**\n\n![preview](data:image/png;base64,{b64})"
+        metadata["preview"] = image_md(
+            built.preview, f"{boundary.name}, {day}: maximum reflectivity", "preview"
         )
     return dg.MaterializeResult(
         metadata=metadata,
@@ -161,7 +160,7 @@ def clipped_packages(
                 passed=check.ok,
                 severity=dg.AssetCheckSeverity.ERROR,
                 metadata={
-                    "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in check.problems) or "none"),
+                    "problems": bullets_md(check.problems),
                     "frictionless": dg.MetadataValue.md(
                         check.validation.text() if check.validation else "not run"
                     ),

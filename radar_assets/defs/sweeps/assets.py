@@ -1,13 +1,12 @@
 """``rendered_sweeps``: per sweep and moment, a Web Mercator PNG, its bounds JSON and a value COG."""
 
-import base64
-
 import dagster as dg
 from pydantic import Field
 
 from radar_assets.defs.automation import SITE_DAY_DOWNSTREAM
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.checks import partitioned_check
+from radar_assets.defs.metadata import bullets_md, image_md
 from radar_assets.defs.partitions import site_day_partitions
 from radar_assets.defs.resources import RenderResource
 from radar_assets.defs.scans.assets import raw_scans
@@ -109,10 +108,7 @@ def rendered_sweeps(
             + ", ".join(result.location_from_site_table)
         )
     if result.thumbnail:
-        b64 = base64.b64encode(result.thumbnail).decode()
-        metadata["thumbnail"] = dg.MetadataValue.md(
-            f"**{result.thumbnail_caption}**\n\n![lowest sweep](data:image/png;base64,{b64})"
-        )
+        metadata["thumbnail"] = image_md(result.thumbnail, result.thumbnail_caption, "lowest sweep")
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[
@@ -120,7 +116,7 @@ def rendered_sweeps(
                 check_name=ALL_RENDERED,
                 passed=not problems and not rejected,
                 metadata={
-                    "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+                    "problems": bullets_md(problems),
                     "rejected": len(rejected),
                 },
             ),  # fmt: skip

@@ -2,7 +2,6 @@
 boundary that the site covers (catalog table ``timeseries``), with exact coverage weights cached per
 (grid, boundary)."""
 
-import base64
 import math
 
 import dagster as dg
@@ -12,6 +11,7 @@ from radar_assets.defs.automation import SUMMARIES_DOWNSTREAM
 from radar_assets.defs.boundaries.assets import boundaries
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.checks import partitioned_check
+from radar_assets.defs.metadata import bullets_md, image_md
 from radar_assets.defs.partitions import site_day_partitions
 from radar_assets.defs.sweeps.assets import rendered_sweeps
 from radar_assets.lib.geo.boundaries import registered
@@ -118,10 +118,7 @@ def timeseries_summaries(
         png = summaries.plot_series(
             result.rows, top, title=f"{partition}: mean REF of the 5 wettest boundaries"
         )
-        b64 = base64.b64encode(png).decode()
-        metadata["plot"] = dg.MetadataValue.md(
-            f"**Mean reflectivity per scan: {', '.join(top)}**\n\n![time series](data:image/png;base64,{b64})"
-        )
+        metadata["plot"] = image_md(png, f"Mean reflectivity per scan: {', '.join(top)}", "time series")
     wettest = max((r["frac_ge_20dbz"] or 0.0 for r in rows), default=0.0)
     metadata["max_frac_ge_20dbz"] = 0.0 if math.isnan(wettest) else round(wettest, 4)
     return dg.MaterializeResult(
@@ -130,16 +127,12 @@ def timeseries_summaries(
             dg.AssetCheckResult(
                 check_name=EVERY_SWEEP,
                 passed=not result.rejects,
-                metadata={
-                    "not_summarised": dg.MetadataValue.md(
-                        "\n".join(f"- {r}" for r in result.rejects) or "none"
-                    )
-                },
+                metadata={"not_summarised": bullets_md(result.rejects)},
             ),
             dg.AssetCheckResult(
                 check_name=CONSISTENT,
                 passed=not bad,
-                metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in bad[:50]) or "none")},
+                metadata={"problems": bullets_md(bad[:50])},
             ),
         ],
     )

@@ -246,6 +246,19 @@ def decode_frames(
 
 
 # -- scans ------------------------------------------------------------------------------------------------
+#: The ``feed_records`` columns that scan averages are computed from (:func:`scan_table` and the live tailer).
+SCAN_INPUT_COLUMNS = [
+    "station",
+    "channel",
+    "record_time",
+    "scan_flag",
+    "echoes",
+    "sum_velocity",
+    "sum_power",
+    "sum_width",
+]
+
+
 def scan_table(records: pa.Table, following: pa.Table | None, partition: str) -> pa.Table:
     """Scans starting in ``records`` (one hour's ``feed_records``), closed with ``following`` (next hour's).
 
@@ -254,16 +267,7 @@ def scan_table(records: pa.Table, following: pa.Table | None, partition: str) ->
     """
     if records.num_rows == 0:
         return ECHO_SCANS_SCHEMA.empty_table()
-    cols = [
-        "station",
-        "channel",
-        "record_time",
-        "scan_flag",
-        "echoes",
-        "sum_velocity",
-        "sum_power",
-        "sum_width",
-    ]
+    cols = SCAN_INPUT_COLUMNS
     own = records.select(cols).append_column("own", pa.array(np.ones(records.num_rows, bool)))
     if following is not None and following.num_rows:
         nxt = following.select(cols).append_column("own", pa.array(np.zeros(following.num_rows, bool)))

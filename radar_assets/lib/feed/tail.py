@@ -48,21 +48,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from radar_assets.lib.feed.echoes import ECHO_SCANS_SCHEMA, decode_frames, scan_table
+from radar_assets.lib.feed.echoes import ECHO_SCANS_SCHEMA, SCAN_INPUT_COLUMNS, decode_frames, scan_table
 from radar_assets.lib.feed.spool import SEG_HEADER, SEG_MAGIC, RecordFrame, Spool, _parse_records, hour_key
 
 Position = tuple[int, int]
 ID_WIDTH = 12
-SCAN_COLUMNS = [
-    "station",
-    "channel",
-    "record_time",
-    "scan_flag",
-    "echoes",
-    "sum_velocity",
-    "sum_power",
-    "sum_width",
-]
 
 
 def event_id(pos: Position) -> str:
@@ -140,7 +130,7 @@ class ScanAssembler:
         """Feed records (spool order); returns the scans they complete (``scan_table`` rows, partition = hour)."""
         if records.num_rows == 0:
             return ECHO_SCANS_SCHEMA.empty_table()
-        recs = records.select(SCAN_COLUMNS)
+        recs = records.select(SCAN_INPUT_COLUMNS)
         stations = recs.column("station").to_pylist()
         channels = recs.column("channel").to_pylist()
         starts = np.abs(recs.column("scan_flag").to_numpy()) == 1
