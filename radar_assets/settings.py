@@ -19,6 +19,7 @@ Nothing here runs at import: :class:`Settings` reads the environment when it is 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PREFIX = "RADAR_ASSETS_"
 SNAPSHOT_NAME = "catalog.duckdb"
 CommaList = Annotated[list[str], NoDecode]
+#: The demo's first day (``radar-assets demo`` synthesises weather from its midnight) and the grid's default start.
+DEFAULT_FIRST_DAY = "2024-05-01"
 
 
 def _split(value: Any) -> Any:
@@ -176,6 +179,51 @@ class RetentionSettings(_Part):
     """Cron (UTC) of the nightly catalog compaction (full snapshot rebuild)."""
 
 
+class PartitionsSettings(_Part):
+    """The first day and hour of the partition grid (radar_assets.defs.partitions); sites and boundaries are dynamic.
+
+    Every day multiplies the partitions by the number of sites, and Dagster's UI slows with the partition count
+    (docs/partitions.md), so the grid starts where the deployment's data does. Changing it on an existing
+    deployment only hides or reveals partitions; materialisations stay in the instance under the same keys.
+    """
+
+    first_day: str = DEFAULT_FIRST_DAY
+    """First day (YYYY-MM-DD, UTC) of the site x day and boundary x day grids; earlier days cannot be materialised (default: the demo's first day)."""
+    first_hour: str | None = None
+    """First hour (YYYY-MM-DD-HH:00, UTC) of the hourly live_echoes grid (default: midnight of the first day)."""
+
+    @field_validator("first_day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        try:
+            day = datetime.strptime(value.strip(), "%Y-%m-%d").date()
+        except ValueError:
+            raise ValueError(f"{value!r} is not a day YYYY-MM-DD (e.g. 2024-05-01)") from None
+        if day > datetime.now(UTC).date():
+            raise ValueError(f"{value!r} is after today (UTC): the grid would have no day")
+        return day.isoformat()
+
+    @field_validator("first_hour")
+    @classmethod
+    def _hour(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            hour = datetime.strptime(value.strip(), "%Y-%m-%d-%H:%M").replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an hour YYYY-MM-DD-HH:00 (e.g. 2024-05-01-00:00)") from None
+        if hour.minute:
+            raise ValueError(f"{value!r} is not on the hour (minutes must be 00)")
+        if hour > datetime.now(UTC):
+            raise ValueError(f"{value!r} is after the current hour (UTC): the grid would have no hour")
+        return hour.strftime("%Y-%m-%d-%H:%M")
+
+    @model_validator(mode="after")
+    def _hour_default(self) -> PartitionsSettings:
+        self.first_hour = self.first_hour or f"{self.first_day}-00:00"
+        return self
+
+
 #: Settings production must set, as (environment variable, how to read it from a Settings).
 PRODUCTION_REQUIRED = (
     ("RADAR_ASSETS_STORE_URL", lambda s: s.store.url),
@@ -224,6 +272,7 @@ class Settings(BaseSettings):
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    partitions: PartitionsSettings = Field(default_factory=PartitionsSettings)
 
     _split = field_validator("sites", "cors_origins", mode="before")(_split)
 
@@ -281,7 +330,7 @@ class Settings(BaseSettings):
             "RENDER_CACHE_MAX_BYTES": self.render.cache_max_bytes,
         }
         env.update({f"{PREFIX}{k}": str(v) for k, v in optional.items() if v is not None})
-        for part in ("automation", "retention"):
+        for part in ("automation", "retention", "partitions"):
             for name, value in getattr(self, part).model_dump(mode="json").items():
                 if value is not None:
                     env[f"{PREFIX}{part.upper()}_{name.upper()}"] = str(value)

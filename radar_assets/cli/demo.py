@@ -26,10 +26,11 @@ import click
 
 from radar_assets.cli.demo_packages import packages as package_step
 from radar_assets.cli.demo_timeseries import register_boundaries, summarise_timeseries
-from radar_assets.settings import Settings
+from radar_assets.settings import DEFAULT_FIRST_DAY, Settings
 
 DEMO_SITES = ("KLOT", "KTLX")
-DEMO_START = "2024-05-01T00:00Z"
+#: The demo's weather starts at the default first day of the partition grid (RADAR_ASSETS_PARTITIONS_FIRST_DAY).
+DEMO_START = f"{DEFAULT_FIRST_DAY}T00:00Z"
 
 
 def _say(msg: str) -> None:

@@ -83,10 +83,49 @@ def test_invalid_value_names_the_variable(monkeypatch):
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RADAR_ASSETS_PARTITIONS_FIRST_DAY", "2024-13-01", "not a day YYYY-MM-DD"),
+        ("RADAR_ASSETS_PARTITIONS_FIRST_DAY", "01/05/2024", "not a day YYYY-MM-DD"),
+        ("RADAR_ASSETS_PARTITIONS_FIRST_DAY", "2999-01-01", "after today"),
+        ("RADAR_ASSETS_PARTITIONS_FIRST_HOUR", "2024-05-01T00", "not an hour YYYY-MM-DD-HH:00"),
+        ("RADAR_ASSETS_PARTITIONS_FIRST_HOUR", "2024-05-01-00:30", "not on the hour"),
+        ("RADAR_ASSETS_PARTITIONS_FIRST_HOUR", "2999-01-01-00:00", "after the current hour"),
+    ],
+)
+def test_partition_grid_start_is_validated(monkeypatch, variable, value, message):
+    from radar_assets.settings import SettingsError
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"{variable}: .*{message}"):
+        load_settings()
+
+
+def test_partition_grid_defaults_to_the_demo(monkeypatch):
+    from radar_assets.cli.demo import DEMO_START
+
+    monkeypatch.delenv("RADAR_ASSETS_PARTITIONS_FIRST_DAY", raising=False)
+    monkeypatch.delenv("RADAR_ASSETS_PARTITIONS_FIRST_HOUR", raising=False)
+    s = load_settings()
+    assert DEMO_START.startswith(s.partitions.first_day)
+    assert s.partitions.first_hour == f"{s.partitions.first_day}-00:00"
+    monkeypatch.setenv("RADAR_ASSETS_PARTITIONS_FIRST_DAY", "2013-01-01")
+    assert load_settings().partitions.first_hour == "2013-01-01-00:00"  # follows the first day unless set
+    monkeypatch.setenv("RADAR_ASSETS_PARTITIONS_FIRST_HOUR", "2024-01-01-06:00")
+    assert load_settings().partitions.first_hour == "2024-01-01-06:00"
+
+
 def test_process_environment_round_trips(tmp_path, monkeypatch):
-    s = Settings(home=tmp_path, store={"url": "s3://b/p", "endpoint": "http://x:1"}, sites=["KLOT"])
+    s = Settings(
+        home=tmp_path,
+        store={"url": "s3://b/p", "endpoint": "http://x:1"},
+        sites=["KLOT"],
+        partitions={"first_day": "2013-05-20"},
+    )
     for key, value in s.process_environment().items():
         monkeypatch.setenv(key, value)
     again = load_settings()
     assert again.store == s.store and again.catalog == s.catalog and again.feed == s.feed
+    assert again.partitions == s.partitions
     assert again.sites == ["KLOT"] and again.dagster_home == s.dagster_home
