@@ -215,7 +215,7 @@ def test_float_cog_reads_values_with_nan_nodata():
     assert stats["mean"][0] == 2.5 and stats["coverage_fraction"][0] == pytest.approx(0.5)
 
 
-def test_compiled_kernel_and_numpy_path_agree_exactly(klot_ref_cog, test_shapes):
+def test_compiled_kernels_and_numpy_path_agree(klot_ref_cog, test_shapes):
     from radar_assets.lib.geo.zonal import _histogram_kernel
 
     assert _histogram_kernel() is not None  # numba is a dependency: the fast path is the one measured
@@ -223,8 +223,15 @@ def test_compiled_kernel_and_numpy_path_agree_exactly(klot_ref_cog, test_shapes)
     index = ZonalIndex(
         raster.grid, [coverage_weights(raster.grid, to_mercator(g)) for g in test_shapes.values()]
     )
+    fast_hist = index.histograms(raster.data, raster.lut.size)
     fast = index.stats_codes(raster.data, raster.lut)
     index.use_kernel = False
+    slow_hist = index.histograms(raster.data, raster.lut.size)
     slow = index.stats_codes(raster.data, raster.lut)
+    # The histograms are identical (same summation order); the statistics' sums run sequentially in the
+    # kernel and pairwise in numpy, so they agree to the last bits.
+    for a, b in zip(fast_hist, slow_hist, strict=True):
+        np.testing.assert_array_equal(a, b)
     for name in fast:
-        np.testing.assert_array_equal(fast[name], slow[name], err_msg=name)
+        np.testing.assert_allclose(fast[name], slow[name], rtol=1e-12, atol=0, err_msg=name)
+    np.testing.assert_array_equal(fast["cells"], slow["cells"])
