@@ -4,8 +4,9 @@ Importing this module reads nothing and builds nothing; Dagster calls :func:`def
 when it loads the code location, and that is when the environment is read and validated (a production
 deployment missing a location fails here, naming the variables).
 
-Each family under ``defs/<family>/`` exports ``build_defs(settings) -> dg.Definitions``; adding a family
-is one line in :data:`FAMILIES`.
+Each family under ``defs/<family>/`` exports ``build_defs(settings) -> dg.Definitions`` and builds its
+partitioned assets, checks, jobs, sensors and schedules there, from the deployment's partition grid
+(:func:`radar_assets.defs.partitions.partitions_for`); adding a family is one line in :data:`FAMILIES`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from radar_assets.defs import (
     timeseries,
 )
 from radar_assets.defs.executors import executor_defs
+from radar_assets.defs.partitions import partitions_for
 from radar_assets.defs.resources import shared_resources
 from radar_assets.settings import Settings, load_settings
 
@@ -38,7 +40,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         *families,
         catalog.build_defs(settings, upstream),
-        automation.build_defs([asset for family in families for asset in family.assets or []]),
+        automation.build_defs(
+            [asset for family in families for asset in family.assets or []], partitions_for(settings)
+        ),
         retention.build_defs(settings),
         dg.Definitions(resources=shared_resources(settings)),
         executor_defs(settings),

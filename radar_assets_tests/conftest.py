@@ -15,6 +15,9 @@ import pytest
 CACHE_VAR = "RADAR_ASSETS_RENDER_CACHE_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+#: First day of the partition grid for tests that materialise the 2013-2021 samples of ../shared/data
+#: (the default grid starts on the demo's first day); ``RADAR_ASSETS_PARTITIONS_FIRST_DAY`` of their subprocesses.
+SAMPLE_FIRST_DAY = "2013-01-01"
 
 
 def _require_samples() -> bool:
@@ -81,3 +84,11 @@ def settings_for(home, *, cors_origins: list[str] | None = None, **api):
     from radar_assets.settings import Settings
 
     return Settings(home=Path(home), cors_origins=cors_origins or [], api=api)
+
+
+def sample_partitions():
+    """The partition definitions of a grid starting on :data:`SAMPLE_FIRST_DAY`."""
+    from radar_assets.defs.partitions import partitions_for
+    from radar_assets.settings import PartitionsSettings
+
+    return partitions_for(PartitionsSettings(first_day=SAMPLE_FIRST_DAY))

@@ -87,7 +87,7 @@ def run_demo(once: bool, port: int, hours: int, api_port: int = 8000) -> int:
     from radar_assets.cli.context import ensure_dagster_home
     from radar_assets.cli.context import settings as load
     from radar_assets.definitions import build_definitions
-    from radar_assets.defs.partitions import site_day_key, site_day_partitions, sites_partitions
+    from radar_assets.defs.partitions import partitions_for, site_day_key, sites_partitions
     from radar_assets.settings import export_environment
 
     # Served, the demo is unattended: a volume added to its archive flows to every asset by itself
@@ -97,6 +97,13 @@ def run_demo(once: bool, port: int, hours: int, api_port: int = 8000) -> int:
     export_environment(settings)
     ensure_dagster_home(settings.dagster_home)
     _say(f"state under {settings.home}")
+    partitions = partitions_for(settings)
+    if not partitions.has_day(_days(hours)[0]):
+        _say(
+            f"the demo's weather starts on {_days(hours)[0]}, before RADAR_ASSETS_PARTITIONS_FIRST_DAY="
+            f"{partitions.first_day}: unset it (or set it no later than {_days(hours)[0]}) for the demo"
+        )
+        return 2
 
     t0 = time.monotonic()
     _synthesize(str(settings.source.url), hours)
@@ -112,7 +119,7 @@ def run_demo(once: bool, port: int, hours: int, api_port: int = 8000) -> int:
     partitioned = [
         a
         for a in defs.assets
-        if isinstance(a, dg.AssetsDefinition) and a.partitions_def == site_day_partitions
+        if isinstance(a, dg.AssetsDefinition) and a.partitions_def == partitions.site_day
     ]
     for site in DEMO_SITES:
         for day in ctx.days:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from radar_assets.defs.partitions import site_day_partitions
+from radar_assets.defs.partitions import Partitions
 
 AUTOMATION_SENSOR = "pipeline_automation_sensor"
 SITE_DAY_JOB = "site_day_pipeline_job"
@@ -101,18 +101,18 @@ def _keys(assets: Iterable) -> list[tuple[dg.AssetKey, object]]:
     return out
 
 
-def site_day_keys(assets: Sequence) -> list[dg.AssetKey]:
+def site_day_keys(assets: Sequence, partitions: Partitions) -> list[dg.AssetKey]:
     """Keys of the site x day assets among ``assets`` (the selection of the site-day pipeline job)."""
     return sorted(
-        (key for key, pd in _keys(assets) if pd == site_day_partitions), key=lambda k: k.to_user_string()
+        (key for key, pd in _keys(assets) if pd == partitions.site_day), key=lambda k: k.to_user_string()
     )
 
 
-def build_defs(assets: Sequence) -> dg.Definitions:
+def build_defs(assets: Sequence, partitions: Partitions) -> dg.Definitions:
     """The automation sensor and the site-day pipeline job over ``assets`` (every family's assets)."""
     job = dg.define_asset_job(
         SITE_DAY_JOB,
-        selection=dg.AssetSelection.assets(*site_day_keys(assets)),
+        selection=dg.AssetSelection.assets(*site_day_keys(assets, partitions)),
         description=(
             "Every site x day asset (raw scans, rendered sweeps, summaries) of the selected partitions in one run "
             "per partition: the job to backfill ranges with; catalog_snapshot publishes after it by automation."

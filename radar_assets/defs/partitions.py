@@ -68,16 +68,6 @@ def _build(first_day: str, first_hour: str) -> Partitions:
     )
 
 
-# Transitional: module-level definitions that families not yet built from partitions_for still use.
-FIRST_DAY = "2005-01-01"
-day_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=1)
-site_day_partitions = dg.MultiPartitionsDefinition({"site": sites_partitions, "day": day_partitions})
-boundary_day_partitions = dg.MultiPartitionsDefinition(
-    {"boundary": boundaries_partitions, "day": day_partitions}
-)
-hourly_partitions = dg.HourlyPartitionsDefinition(start_date="2024-01-01-00:00", end_offset=1)
-
-
 def site_day_key(site: str, day: str) -> dg.MultiPartitionKey:
     key = dg.MultiPartitionKey({"site": site, "day": day})
     assert str(key) == keys.site_day(site, day), "lib.partitions must spell Dagster's key"

@@ -12,8 +12,9 @@ from dagster._core.events import AssetMaterializationPlannedData
 
 from radar_assets.definitions import build_definitions
 from radar_assets.defs.automation import AUTOMATION_SENSOR, SITE_DAY_JOB, site_day_keys
-from radar_assets.defs.partitions import site_day_key, sites_partitions
+from radar_assets.defs.partitions import partitions_for, site_day_key, sites_partitions
 from radar_assets.settings import Settings
+from radar_assets_tests.conftest import SAMPLE_FIRST_DAY
 
 SWEEPS = dg.AssetKey("rendered_sweeps")
 RAW = dg.AssetKey("raw_scans")
@@ -21,7 +22,8 @@ RAW = dg.AssetKey("raw_scans")
 
 @pytest.fixture
 def defs(tmp_path):
-    return build_definitions(Settings(home=tmp_path))
+    # The partitions below are days of the samples (2013, 2021).
+    return build_definitions(Settings(home=tmp_path, partitions={"first_day": SAMPLE_FIRST_DAY}))
 
 
 @pytest.fixture
@@ -137,7 +139,8 @@ def test_sensors_target_downstream_assets_and_start_running(defs):
     assert dg.AssetKey("catalog_snapshot") not in targeted  # it has its own single-writer sensor
     jobs = {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")}
     assert {SITE_DAY_JOB, "raw_scans_job"} <= jobs
-    assert {RAW, SWEEPS} <= set(site_day_keys([a for a in repo.assets_defs_by_key.values()]))
+    grid = partitions_for(Settings(partitions={"first_day": SAMPLE_FIRST_DAY}))
+    assert {RAW, SWEEPS} <= set(site_day_keys([a for a in repo.assets_defs_by_key.values()], grid))
 
 
 def _boundary_day(boundary: str, day: str) -> str:

@@ -7,10 +7,11 @@ import dagster as dg
 from radar_assets.definitions import build_definitions
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import site_day_key, sites_partitions
-from radar_assets.defs.scans.assets import ALL_CATALOGUED, NO_REJECTS, raw_scans
+from radar_assets.defs.scans.assets import ALL_CATALOGUED, NO_REJECTS, build_raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib.store import LocalStore
 from radar_assets.settings import Settings
+from radar_assets_tests.conftest import sample_partitions
 
 
 def test_every_check_of_a_partitioned_asset_is_partitioned_like_it(tmp_path):
@@ -35,7 +36,7 @@ def test_check_evaluation_records_the_partition(tmp_path):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(sites_partitions.name, ["KLOT"])
         result = dg.materialize(
-            [raw_scans],
+            [build_raw_scans(sample_partitions())],
             partition_key=str(site_day_key("KLOT", "2021-06-25")),
             instance=instance,
             resources={

@@ -10,23 +10,25 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from radar_assets.defs.partitions import sites_partitions
+from radar_assets.defs.partitions import partitions_for, sites_partitions
 from radar_assets.defs.scans.resources import RadarSourceResource
-from radar_assets.defs.scans.sensors import raw_scans_source_sensor
+from radar_assets.defs.scans.sensors import build_source_sensor
 from radar_assets.lib.scans import list_new_sources
 from radar_assets.lib.store import LocalStore, S3Store
+from radar_assets.settings import PartitionsSettings
 from radar_assets_tests.seaweed import ACCESS_KEY, SECRET_KEY, seaweedfs
 
 TODAY = datetime.now(UTC)
 DAY = TODAY.strftime("%Y-%m-%d")
+SENSOR = build_source_sensor(dg.DefaultSensorStatus.STOPPED, partitions_for(PartitionsSettings()))
 
 
 def _l2(site: str, when: datetime) -> str:
     return f"{when:%Y/%m/%d}/{site}/{site}{when:%Y%m%d_%H%M%S}_V06"
 
 
-def _volumes(site: str, n: int, start_minute: int = 0) -> list[str]:
-    midnight = TODAY.replace(hour=0, minute=0, second=0, microsecond=0)
+def _volumes(site: str, n: int, start_minute: int = 0, days_ago: int = 0) -> list[str]:
+    midnight = TODAY.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
     return [_l2(site, midnight + timedelta(seconds=60 * (start_minute + i) + 7)) for i in range(n)]
 
 
@@ -41,9 +43,9 @@ def _instance(*sites: str) -> dg.DagsterInstance:
     return instance
 
 
-def _tick(instance, source: RadarSourceResource, cursor: str | None):
+def _tick(instance, source: RadarSourceResource, cursor: str | None, sensor=SENSOR):
     ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"source": source})
-    result = raw_scans_source_sensor(ctx)
+    result = sensor(ctx)
     return result.run_requests or [], result.cursor
 
 
@@ -195,3 +197,20 @@ def test_a_deleted_site_leaves_the_cursor_and_is_never_requested(tmp_path):
     requests, cursor = _tick(instance, source, cursor)
     assert requests == [] and json.loads(cursor)["pending"] == {}
     assert set(json.loads(cursor)["marks"]) == {"KLOT"}
+
+
+def test_days_before_the_grid_are_neither_listed_nor_requested(tmp_path):
+    archive = LocalStore(tmp_path / "archive")
+    yesterday = (TODAY - timedelta(days=1)).strftime("%Y-%m-%d")
+    _put_all(archive, _volumes("KLOT", 3, days_ago=1) + _volumes("KLOT", 2))
+    instance = _instance("KLOT")
+    source = RadarSourceResource(url=str(tmp_path / "archive"), level3_products=[])
+    requests, cursor = _tick(instance, source, None)
+    assert sorted(r.partition_key for r in requests) == [f"{yesterday}|KLOT", f"{DAY}|KLOT"]
+    # On the grid's first day, yesterday is no partition: only today's keys are listed and requested.
+    first_today = build_source_sensor(
+        dg.DefaultSensorStatus.STOPPED, partitions_for(PartitionsSettings(first_day=DAY))
+    )
+    requests, cursor = _tick(instance, source, None, sensor=first_today)
+    assert [r.partition_key for r in requests] == [f"{DAY}|KLOT"]
+    assert list(json.loads(cursor)["marks"]["KLOT"]) == [DAY]

@@ -20,7 +20,7 @@ def _partitions(pd) -> str | None:
     if isinstance(pd, dg.DynamicPartitionsDefinition):
         return f"dynamic({pd.name})"
     if isinstance(pd, dg.TimeWindowPartitionsDefinition):
-        return f"time({pd.cron_schedule})"
+        return f"time({pd.cron_schedule} from {pd.start:%Y-%m-%d %H:%M})"
     return type(pd).__name__
 
 
@@ -56,5 +56,7 @@ def graph(defs: dg.Definitions) -> dict:
     }
 
 
-def test_asset_graph_snapshot(snapshot, tmp_path):
+def test_asset_graph_snapshot(snapshot, tmp_path, monkeypatch):
+    for part in ("DAY", "HOUR"):  # the snapshot shows the default grid
+        monkeypatch.delenv(f"RADAR_ASSETS_PARTITIONS_FIRST_{part}", raising=False)
     assert graph(build_definitions(Settings(home=tmp_path))) == snapshot

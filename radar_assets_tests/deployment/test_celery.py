@@ -11,7 +11,7 @@ import yaml
 from radar_assets.definitions import build_definitions
 from radar_assets.defs.executors import BROKER_VARIABLE, executor_for, worker_config
 from radar_assets.settings import Settings
-from radar_assets_tests.conftest import shared_path
+from radar_assets_tests.conftest import SAMPLE_FIRST_DAY, shared_path
 from radar_assets_tests.deployment.processes import (
     BIN,
     Process,
@@ -64,6 +64,7 @@ def test_two_celery_workers_run_the_steps_of_concurrent_runs(tmp_path, monkeypat
             DAGSTER_HOME=str(instance_dir),
             RADAR_ASSETS_HOME=str(home),
             RADAR_ASSETS_EXECUTION_EXECUTOR="celery",
+            RADAR_ASSETS_PARTITIONS_FIRST_DAY=SAMPLE_FIRST_DAY,
             **{BROKER_VARIABLE: broker},
         )
         settings = Settings(home=home, execution={"executor": "celery", "broker_url": broker})

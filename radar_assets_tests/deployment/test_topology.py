@@ -25,7 +25,7 @@ from dagster._core.execution.backfill import BulkActionStatus
 
 from radar_assets.defs.executors import BROKER_VARIABLE, worker_config
 from radar_assets.settings import Settings
-from radar_assets_tests.conftest import free_port, shared_path
+from radar_assets_tests.conftest import SAMPLE_FIRST_DAY, free_port, shared_path
 from radar_assets_tests.deployment.processes import (
     BIN,
     DOCKER,
@@ -135,6 +135,7 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
             "RADAR_ASSETS_SOURCE_URL": str(tmp_path / "source"),
             "RADAR_ASSETS_CATALOG_DIR": str(tmp_path / "catalog"),
             "RADAR_ASSETS_EXECUTION_EXECUTOR": "celery",
+            "RADAR_ASSETS_PARTITIONS_FIRST_DAY": SAMPLE_FIRST_DAY,
             BROKER_VARIABLE: broker,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,

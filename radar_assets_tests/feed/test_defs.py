@@ -11,14 +11,24 @@ import dagster as dg
 
 from radar_assets.defs import echoes
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
-from radar_assets.defs.echoes.assets import EXACTLY_ONCE, GAPS, live_echoes
+from radar_assets.defs.echoes.assets import EXACTLY_ONCE, GAPS, build_live_echoes
 from radar_assets.defs.echoes.checks import LISTENER_HEARTBEAT
 from radar_assets.defs.echoes.resources import FeedSpoolResource
-from radar_assets.defs.echoes.sensors import evaluate_feed, live_echoes_feed_sensor
+from radar_assets.defs.echoes.sensors import build_feed_sensor
+from radar_assets.defs.echoes.sensors import evaluate_feed as _evaluate_feed
+from radar_assets.defs.partitions import partitions_for
 from radar_assets.lib.feed.simulate import SyntheticFeed
 from radar_assets.lib.feed.spool import SpoolWriter, hour_key
 from radar_assets.lib.feed.wire import validate
-from radar_assets.settings import Settings
+from radar_assets.settings import PartitionsSettings, Settings
+
+GRID = partitions_for(PartitionsSettings())
+live_echoes = build_live_echoes(GRID)
+live_echoes_feed_sensor = build_feed_sensor(GRID)
+
+
+def evaluate_feed(*args, **kwargs):
+    return _evaluate_feed(*args, first_hour=GRID.first_hour, **kwargs)
 
 
 def _spool_with_records(root, start_us: int, n: int = 200, skip: range = range(0)) -> None:
@@ -41,8 +51,11 @@ def _resources(tmp_path) -> dict:
 
 
 def test_family_exports_what_definitions_needs(tmp_path):
-    family = echoes.build_defs(Settings(home=tmp_path))
-    assert list(family.assets) == [live_echoes]
+    family = echoes.build_defs(Settings(home=tmp_path, partitions={"first_day": "2024-06-01"}))
+    (asset,) = family.assets
+    assert asset.key == live_echoes.key and asset.partitions_def.start.isoformat().startswith(
+        "2024-06-01T00:00"
+    )
     assert family.resources["feed_spool"].spool_dir == str(tmp_path.resolve() / "spool")
     defs = dg.Definitions.merge(
         family,
@@ -110,3 +123,16 @@ def test_sensor_through_dagster_context(tmp_path):
         assert len(result.run_requests) >= 1
         assert all(r.run_key.startswith("live_echoes:") for r in result.run_requests)
         assert json.loads(result.cursor)["pos"][0] >= 1
+
+
+def test_sensor_never_requests_an_hour_before_the_grid(tmp_path):
+    now = time.time()
+    start = int(now * 1e6) - 3 * 3_600_000_000
+    _spool_with_records(tmp_path / "spool", start, n=20)
+    res = _resources(tmp_path)
+    before = _evaluate_feed({}, res["feed_spool"], now, first_hour=GRID.first_hour)[0]
+    assert [r.partition_key for r in before] == [hour_key(start)]
+    later = hour_key(start + 3_600_000_000)  # the grid starts the hour after the records
+    reqs, cursor, _, notes = _evaluate_feed({}, res["feed_spool"], now, first_hour=later)
+    assert reqs == [] and cursor["pending"] == {}
+    assert notes == [f"20 records with record time in {hour_key(start)}, outside the partitions"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from radar_assets.lib.catalog import query_readonly
-from radar_assets_tests.conftest import shared_path
+from radar_assets_tests.conftest import SAMPLE_FIRST_DAY, shared_path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -31,7 +31,12 @@ def test_cli_materialise_then_daemon_publishes(tmp_path):
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
     shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    env = {**os.environ, "RADAR_ASSETS_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
+    env = {
+        **os.environ,
+        "RADAR_ASSETS_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "RADAR_ASSETS_PARTITIONS_FIRST_DAY": SAMPLE_FIRST_DAY,
+    }
 
     def run(*args, timeout=300):
         return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

@@ -14,12 +14,14 @@ import pytest
 from radar_assets.defs.catalog.assets import build_catalog_snapshot
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import sites_partitions
-from radar_assets.defs.scans.assets import raw_scans
+from radar_assets.defs.scans.assets import build_raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib.seed import seed
 from radar_assets.lib.store import store_from_url
-from radar_assets_tests.conftest import shared_path
+from radar_assets_tests.conftest import sample_partitions, shared_path
 from radar_assets_tests.seaweed import ACCESS_KEY, SECRET_KEY, seaweedfs
+
+raw_scans = build_raw_scans(sample_partitions())
 
 pytestmark = pytest.mark.integration
 

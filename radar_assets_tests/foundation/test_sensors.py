@@ -3,11 +3,16 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from radar_assets.defs.partitions import sites_partitions
+from radar_assets.defs.partitions import partitions_for, sites_partitions
 from radar_assets.defs.scans.resources import RadarSourceResource
-from radar_assets.defs.scans.schedules import raw_scans_daily
-from radar_assets.defs.scans.sensors import SitesConfig, raw_scans_source_sensor, sites_from_config_sensor
+from radar_assets.defs.scans.schedules import build_daily_schedule, build_raw_scans_job
+from radar_assets.defs.scans.sensors import SitesConfig, build_source_sensor, sites_from_config_sensor
 from radar_assets.lib.store import LocalStore
+from radar_assets.settings import PartitionsSettings
+
+GRID = partitions_for(PartitionsSettings())
+raw_scans_source_sensor = build_source_sensor(dg.DefaultSensorStatus.STOPPED, GRID)
+raw_scans_daily = build_daily_schedule(dg.DefaultScheduleStatus.STOPPED, GRID, build_raw_scans_job())
 
 
 def _tick(instance, source, cursor):
@@ -72,3 +77,12 @@ def test_daily_schedule_finalises_yesterday_for_every_site():
         )
     assert [r.partition_key for r in requests] == ["2024-05-01|KLOT", "2024-05-01|KTLX"]
     assert len({r.run_key for r in requests}) == 2
+
+
+def test_daily_schedule_skips_a_day_before_the_grid():
+    assert GRID.first_day == "2024-05-01"
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(sites_partitions.name, ["KLOT"])
+        when = datetime(2024, 5, 1, 0, 15, tzinfo=UTC)  # yesterday is 2024-04-30, before the first day
+        result = raw_scans_daily(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+    assert isinstance(result, dg.SkipReason) and "2024-05-01" in result.skip_message

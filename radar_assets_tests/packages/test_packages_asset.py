@@ -13,18 +13,22 @@ import pytest
 from fastapi.testclient import TestClient
 
 from radar_assets.api import create_app
-from radar_assets.defs.packages.assets import PACKAGE_VERIFIED, clipped_packages, packages_resource
+from radar_assets.defs.packages.assets import PACKAGE_VERIFIED, build_clipped_packages, packages_resource
 from radar_assets.defs.partitions import boundaries_partitions, sites_partitions
 from radar_assets.defs.resources import shared_resources
-from radar_assets.defs.scans.assets import raw_scans
-from radar_assets.defs.sweeps.assets import rendered_sweeps
-from radar_assets.defs.timeseries.assets import ZonalResource, timeseries_summaries
+from radar_assets.defs.scans.assets import build_raw_scans
+from radar_assets.defs.sweeps.assets import build_rendered_sweeps
+from radar_assets.defs.timeseries.assets import ZonalResource, build_timeseries_summaries
 from radar_assets.lib.geo.boundaries import read_boundaries, register
 from radar_assets.lib.packages import current_package, verify_package
 from radar_assets.lib.seed import seed
 from radar_assets.lib.store import LocalStore
 from radar_assets.settings import open_catalog
-from radar_assets_tests.conftest import settings_for, shared_path
+from radar_assets_tests.conftest import sample_partitions, settings_for, shared_path
+
+GRID = sample_partitions()
+raw_scans, rendered_sweeps = build_raw_scans(GRID), build_rendered_sweeps(GRID)
+timeseries_summaries, clipped_packages = build_timeseries_summaries(GRID), build_clipped_packages(GRID)
 
 DAY = "2019-06-17"
 COOK, DUPAGE, ALEXANDER = "IL-17031", "IL-17043", "IL-17003"

@@ -12,15 +12,18 @@ from PIL import Image
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import sites_partitions
 from radar_assets.defs.resources import RenderResource
-from radar_assets.defs.scans.assets import raw_scans
+from radar_assets.defs.scans.assets import build_raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
-from radar_assets.defs.sweeps.assets import rendered_sweeps
+from radar_assets.defs.sweeps.assets import build_rendered_sweeps
 from radar_assets.lib.render.grid import lookup_cache_dir
 from radar_assets.lib.seed import seed
 from radar_assets.lib.sites import site
 from radar_assets.lib.store import LocalStore
 from radar_assets.lib.sweeps import distance_km
-from radar_assets_tests.conftest import shared_path
+from radar_assets_tests.conftest import sample_partitions, shared_path
+
+raw_scans = build_raw_scans(sample_partitions())
+rendered_sweeps = build_rendered_sweeps(sample_partitions())
 
 PARTITIONS = ["2019-06-17|KLOT", "2005-08-28|KLIX", "2021-01-31|KLOT"]
 RUN_CONFIG = dg.RunConfig(ops={"rendered_sweeps": {"config": {"size": 512}}})

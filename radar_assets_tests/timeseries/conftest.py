@@ -9,7 +9,7 @@ import shutil
 import dagster as dg
 import pytest
 
-from radar_assets_tests.conftest import settings_for, shared_path
+from radar_assets_tests.conftest import sample_partitions, settings_for, shared_path
 
 PARTITION = "2019-06-17|KLOT"
 
@@ -30,13 +30,17 @@ def pipeline(tmp_path_factory):
     from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
     from radar_assets.defs.partitions import sites_partitions
     from radar_assets.defs.resources import RenderResource
-    from radar_assets.defs.scans.assets import raw_scans
+    from radar_assets.defs.scans.assets import build_raw_scans
     from radar_assets.defs.scans.resources import RadarSourceResource
-    from radar_assets.defs.sweeps.assets import rendered_sweeps
-    from radar_assets.defs.timeseries.assets import ZonalResource, timeseries_summaries
+    from radar_assets.defs.sweeps.assets import build_rendered_sweeps
+    from radar_assets.defs.timeseries.assets import ZonalResource, build_timeseries_summaries
     from radar_assets.lib.render.grid import lookup_cache_dir
     from radar_assets.lib.seed import seed
     from radar_assets.lib.store import LocalStore
+
+    grid = sample_partitions()
+    raw_scans, rendered_sweeps = build_raw_scans(grid), build_rendered_sweeps(grid)
+    timeseries_summaries = build_timeseries_summaries(grid)
 
     home = tmp_path_factory.mktemp("timeseries")
     loose = home / "loose"

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from radar_assets.lib.catalog import local_catalog
-from radar_assets_tests.conftest import shared_path
+from radar_assets_tests.conftest import SAMPLE_FIRST_DAY, shared_path
 from radar_assets_tests.deployment.processes import BIN, ROOT, base_environment
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,10 @@ def test_killed_render_is_completed_by_a_rerun_with_no_partial_artifact(tmp_path
     (home / "dagster").mkdir(parents=True)
     shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
     env = base_environment(
-        RADAR_ASSETS_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), RADAR_ASSETS_RENDER_SIZE="1024"
+        RADAR_ASSETS_HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster"),
+        RADAR_ASSETS_RENDER_SIZE="1024",
+        RADAR_ASSETS_PARTITIONS_FIRST_DAY=SAMPLE_FIRST_DAY,
     )
 
     def materialize(asset: str) -> subprocess.Popen:

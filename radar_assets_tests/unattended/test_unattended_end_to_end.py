@@ -20,7 +20,7 @@ from dagster._core.execution.backfill import BulkActionStatus
 
 from radar_assets.lib.catalog import query_readonly
 from radar_assets.lib.store import S3Store
-from radar_assets_tests.conftest import free_port, shared_path
+from radar_assets_tests.conftest import SAMPLE_FIRST_DAY, free_port, shared_path
 from radar_assets_tests.deployment.processes import (
     BIN,
     LAUNCH_BACKFILL,
@@ -75,6 +75,8 @@ def test_new_volume_flows_to_published_sweeps_then_graphql_backfill(tmp_path):
             RADAR_ASSETS_EXECUTION_EXECUTOR="in_process",
             # What sensors and automation render when no run config says otherwise (the default is 2048 px).
             RADAR_ASSETS_RENDER_SIZE="512",
+            # The backfill below covers a day of the samples (2021).
+            RADAR_ASSETS_PARTITIONS_FIRST_DAY=SAMPLE_FIRST_DAY,
         )
         added = Process("sites", [str(BIN / "radar-assets"), "sites", "add", "KCRP"], env, logs)
         assert added.proc.wait(timeout=300) == 0, added.tail()

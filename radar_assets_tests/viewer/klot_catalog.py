@@ -13,13 +13,16 @@ import pyarrow as pa
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import sites_partitions
 from radar_assets.defs.resources import RenderResource
-from radar_assets.defs.scans.assets import raw_scans
+from radar_assets.defs.scans.assets import build_raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
-from radar_assets.defs.sweeps.assets import rendered_sweeps
+from radar_assets.defs.sweeps.assets import build_rendered_sweeps
 from radar_assets.lib.render.grid import lookup_cache_dir
 from radar_assets.lib.seed import seed
 from radar_assets.lib.store import LocalStore
-from radar_assets_tests.conftest import shared_path
+from radar_assets_tests.conftest import sample_partitions, shared_path
+
+raw_scans = build_raw_scans(sample_partitions())
+rendered_sweeps = build_rendered_sweeps(sample_partitions())
 
 #: day -> KLOT volume in ../shared/data/level2/KLOT (one volume per day).
 VOLUMES = {
@@ -64,7 +67,7 @@ class KlotCatalog:
 
     def add_county_series(self, days: list[str]) -> None:
         """Register the shipped Illinois counties and materialise timeseries_summaries of KLOT on ``days``."""
-        from radar_assets.defs.timeseries.assets import ZonalResource, timeseries_summaries
+        from radar_assets.defs.timeseries.assets import ZonalResource, build_timeseries_summaries
         from radar_assets.lib.geo.boundaries import add_file, shipped_boundaries
 
         (illinois,) = [b for b in shipped_boundaries() if "KLOT" in b.sites]
@@ -78,7 +81,7 @@ class KlotCatalog:
         resources = {**self.resources, "zonal": ZonalResource(cache_dir=str(self.home / "zonal"))}
         for day in days:
             result = dg.materialize(
-                [timeseries_summaries],
+                [build_timeseries_summaries(sample_partitions())],
                 partition_key=f"{day}|KLOT",
                 instance=self.instance,
                 resources=resources,

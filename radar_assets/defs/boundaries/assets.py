@@ -14,6 +14,7 @@ from radar_assets.defs.metadata import bullets_md
 from radar_assets.defs.partitions import boundaries_partitions
 from radar_assets.lib.geo import boundaries as registry
 
+BOUNDARIES = "boundaries"
 NO_REJECTS = "no_rejected_features"
 
 

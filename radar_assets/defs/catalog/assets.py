@@ -44,7 +44,7 @@ def build_catalog_snapshot(deps: Sequence[dg.AssetsDefinition | dg.AssetKey | st
 
 catalog_automation_sensor = dg.AutomationConditionSensorDefinition(
     "catalog_automation_sensor",
-    target=dg.AssetSelection.keys("catalog_snapshot"),
+    target=dg.AssetSelection.assets("catalog_snapshot"),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
     description="Evaluates catalog_snapshot's automation condition: publish after upstream partitions land.",

@@ -3,19 +3,21 @@ the hourly spool retention schedule."""
 
 import dagster as dg
 
-from radar_assets.defs.echoes.assets import FEED_POOL, live_echoes
+from radar_assets.defs.echoes.assets import FEED_POOL, build_live_echoes
 from radar_assets.defs.echoes.checks import asset_checks
 from radar_assets.defs.echoes.resources import FeedSpoolResource
 from radar_assets.defs.echoes.retention import feed_spool_retention_job, feed_spool_retention_schedule
-from radar_assets.defs.echoes.sensors import sensors
+from radar_assets.defs.echoes.sensors import build_feed_sensor
+from radar_assets.defs.partitions import partitions_for
 from radar_assets.settings import Settings
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
+    partitions = partitions_for(settings)
     return dg.Definitions(
-        assets=[live_echoes],
+        assets=[build_live_echoes(partitions)],
         asset_checks=asset_checks,
-        sensors=sensors,
+        sensors=[build_feed_sensor(partitions)],
         jobs=[feed_spool_retention_job],
         schedules=[feed_spool_retention_schedule],
         resources={

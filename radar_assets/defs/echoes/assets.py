@@ -6,9 +6,10 @@ import dagster as dg
 
 from radar_assets.defs.catalog.resources import CatalogResource
 from radar_assets.defs.echoes.resources import FeedSpoolResource
-from radar_assets.defs.partitions import hourly_partitions
+from radar_assets.defs.partitions import Partitions
 from radar_assets.lib.feed.echoes import materialize_hour, record_id_counts
 
+LIVE_ECHOES = "live_echoes"
 FEED_POOL = "feed_echoes"  # one live_echoes run at a time: runs of one hour must not race on its chunk files
 GAPS = "feed_gaps"
 EXACTLY_ONCE = "records_exactly_once"
@@ -23,29 +24,7 @@ def _md_table(rows: list[dict], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(
-    partitions_def=hourly_partitions,
-    group_name="echoes",
-    kinds={"zeromq", "duckdb", "parquet"},
-    pool=FEED_POOL,
-    check_specs=[
-        dg.AssetCheckSpec(
-            GAPS, asset="live_echoes", description="No station has a gap longer than its scan cadence"
-        ),
-        dg.AssetCheckSpec(
-            EXACTLY_ONCE, asset="live_echoes", description="Every record id is in the catalog once"
-        ),
-        dg.AssetCheckSpec(
-            REJECTS, asset="live_echoes", description="No message received in the hour was rejected"
-        ),
-    ],
-    description=(
-        "Echoes of the live SuperDARN feed for one hour of record time, from the listener's spool: per-record "
-        "rows (feed_records), per-echo rows (echoes), per-scan averages (echo_scans), gaps (feed_gaps) and "
-        "rejected messages (feed_rejects). The open hour is updated incrementally; a closed hour is rebuilt once."
-    ),
-)
-def live_echoes(
+def _live_echoes(
     context: dg.AssetExecutionContext, feed_spool: FeedSpoolResource, catalog: CatalogResource
 ) -> dg.MaterializeResult:
     cat = catalog.get_catalog()
@@ -107,3 +86,30 @@ def live_echoes(
             ),
         ],
     )
+
+
+def build_live_echoes(partitions: Partitions) -> dg.AssetsDefinition:
+    """``live_echoes`` on the deployment's partition grid."""
+    return dg.asset(
+        name=LIVE_ECHOES,
+        partitions_def=partitions.hourly,
+        group_name="echoes",
+        kinds={"zeromq", "duckdb", "parquet"},
+        pool=FEED_POOL,
+        check_specs=[
+            dg.AssetCheckSpec(
+                GAPS, asset="live_echoes", description="No station has a gap longer than its scan cadence"
+            ),
+            dg.AssetCheckSpec(
+                EXACTLY_ONCE, asset="live_echoes", description="Every record id is in the catalog once"
+            ),
+            dg.AssetCheckSpec(
+                REJECTS, asset="live_echoes", description="No message received in the hour was rejected"
+            ),
+        ],
+        description=(
+            "Echoes of the live SuperDARN feed for one hour of record time, from the listener's spool: per-record "
+            "rows (feed_records), per-echo rows (echoes), per-scan averages (echo_scans), gaps (feed_gaps) and "
+            "rejected messages (feed_rejects). The open hour is updated incrementally; a closed hour is rebuilt once."
+        ),
+    )(_live_echoes)

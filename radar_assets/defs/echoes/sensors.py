@@ -18,10 +18,10 @@ import time
 
 import dagster as dg
 
-from radar_assets.defs.echoes.assets import live_echoes
+from radar_assets.defs.echoes.assets import LIVE_ECHOES
 from radar_assets.defs.echoes.checks import LISTENER_HEARTBEAT
 from radar_assets.defs.echoes.resources import FeedSpoolResource
-from radar_assets.defs.partitions import hourly_partitions
+from radar_assets.defs.partitions import Partitions
 from radar_assets.lib.feed.spool import HOUR_US, hour_key, hour_start_us
 
 MAX_BYTES_PER_TICK = 256 << 20
@@ -43,16 +43,24 @@ def _run_active(context: dg.SensorEvaluationContext, hour: str) -> bool:
     return bool(runs)
 
 
-def _valid_hour(hour: str, now_us: int) -> bool:
-    # Partition keys outside the definition (clock-skewed records) cannot be requested; they stay in the spool.
-    first = hourly_partitions.start.strftime("%Y-%m-%d-%H:%M")
-    return first <= hour <= hour_key(now_us + HOUR_US)
+def _valid_hour(hour: str, now_us: int, first_hour: str) -> bool:
+    # Partition keys outside the definition (clock-skewed records, hours before the grid's first hour) cannot
+    # be requested; they stay in the spool.
+    return first_hour <= hour <= hour_key(now_us + HOUR_US)
 
 
 def evaluate_feed(
-    cursor: dict, feed_spool: FeedSpoolResource, now: float, is_active=lambda hour: False
+    cursor: dict,
+    feed_spool: FeedSpoolResource,
+    now: float,
+    is_active=lambda hour: False,
+    *,
+    first_hour: str,
 ) -> tuple[list[dg.RunRequest], dict, list[dg.AssetCheckEvaluation], list[str]]:
-    """The sensor's logic without Dagster's context (tested directly). Returns requests, cursor, checks, notes."""
+    """The sensor's logic without Dagster's context (tested directly). Returns requests, cursor, checks, notes.
+
+    ``first_hour`` is the first key of the hourly grid (``Partitions.first_hour``).
+    """
     spool = feed_spool.get_spool()
     now_us = int(now * 1e6)
     pos = tuple(cursor["pos"]) if cursor.get("pos") else None
@@ -66,7 +74,7 @@ def evaluate_feed(
     mark = f"{new_pos[0]}:{new_pos[1]}"
     still_open = []
     for hour in sorted(set(pending) | set(seen_hours)):
-        if not _valid_hour(hour, now_us):
+        if not _valid_hour(hour, now_us, first_hour):
             if hour in pending:
                 notes.append(
                     f"{pending.pop(hour)} records with record time in {hour}, outside the partitions"
@@ -103,7 +111,7 @@ def evaluate_feed(
     if last.get("fresh") is not fresh or now - last.get("reported", 0) >= HEARTBEAT_REPORT_SECONDS:
         checks.append(
             dg.AssetCheckEvaluation(
-                asset_key=live_echoes.key, check_name=LISTENER_HEARTBEAT, passed=fresh, metadata=meta
+                asset_key=dg.AssetKey(LIVE_ECHOES), check_name=LISTENER_HEARTBEAT, passed=fresh, metadata=meta
             )
         )
         last = {"fresh": fresh, "reported": now}
@@ -117,28 +125,33 @@ def evaluate_feed(
     return requests, new_cursor, checks, notes
 
 
-@dg.sensor(
-    name="live_echoes_feed_sensor",
-    asset_selection=[live_echoes],
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Reads the feed spool by cursor; requests live_echoes hours; checks the listener heartbeat.",
-)
-def live_echoes_feed_sensor(
-    context: dg.SensorEvaluationContext, feed_spool: FeedSpoolResource
-) -> dg.SensorResult:
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    requests, new_cursor, checks, notes = evaluate_feed(
-        cursor, feed_spool, time.time(), is_active=lambda hour: _run_active(context, hour)
-    )
-    for note in notes:
-        context.log.warning(note)
-    return dg.SensorResult(
-        run_requests=requests,
-        cursor=json.dumps(new_cursor, sort_keys=True),
-        asset_events=checks,
-        skip_reason=None if requests or checks else dg.SkipReason("no new spool records"),
-    )
+def build_feed_sensor(partitions: Partitions) -> dg.SensorDefinition:
+    """The feed sensor of the deployment's hourly grid."""
 
+    def live_echoes_feed_sensor(
+        context: dg.SensorEvaluationContext, feed_spool: FeedSpoolResource
+    ) -> dg.SensorResult:
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        requests, new_cursor, checks, notes = evaluate_feed(
+            cursor,
+            feed_spool,
+            time.time(),
+            is_active=lambda hour: _run_active(context, hour),
+            first_hour=partitions.first_hour,
+        )
+        for note in notes:
+            context.log.warning(note)
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(new_cursor, sort_keys=True),
+            asset_events=checks,
+            skip_reason=None if requests or checks else dg.SkipReason("no new spool records"),
+        )
 
-sensors = [live_echoes_feed_sensor]
+    return dg.sensor(
+        name="live_echoes_feed_sensor",
+        asset_selection=[LIVE_ECHOES],
+        minimum_interval_seconds=5,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Reads the feed spool by cursor; requests live_echoes hours; checks the listener heartbeat.",
+    )(live_echoes_feed_sensor)

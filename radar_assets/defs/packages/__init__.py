@@ -2,11 +2,15 @@
 
 import dagster as dg
 
-from radar_assets.defs.packages.assets import PackagesResource, clipped_packages, packages_resource
+from radar_assets.defs.packages.assets import PackagesResource, build_clipped_packages, packages_resource
+from radar_assets.defs.partitions import partitions_for
 from radar_assets.settings import Settings
 
-__all__ = ["PackagesResource", "build_defs", "clipped_packages"]
+__all__ = ["PackagesResource", "build_clipped_packages", "build_defs"]
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=[clipped_packages], resources={"packages": packages_resource(settings)})
+    return dg.Definitions(
+        assets=[build_clipped_packages(partitions_for(settings))],
+        resources={"packages": packages_resource(settings)},
+    )

@@ -16,16 +16,17 @@ import dagster as dg
 from pydantic import Field
 
 from radar_assets.defs.automation import PACKAGES_DOWNSTREAM
-from radar_assets.defs.boundaries.assets import boundaries
+from radar_assets.defs.boundaries.assets import BOUNDARIES
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.metadata import bullets_md, image_md
-from radar_assets.defs.partitions import boundary_day_partitions
-from radar_assets.defs.timeseries.assets import timeseries_summaries
+from radar_assets.defs.partitions import Partitions
+from radar_assets.defs.timeseries.assets import TIMESERIES_SUMMARIES
 from radar_assets.lib.packages import build_package, publish_package, verify_package
 from radar_assets.lib.packages.inputs import UnknownBoundaryError, describe, gather_inputs, load_boundary
 from radar_assets.settings import Settings
 
+CLIPPED_PACKAGES = "clipped_packages"
 PACKAGE_VERIFIED = "package_validates_and_hashes_match"
 # Upstream: every site's partition of the same day (the site dimension maps to all sites).
 with warnings.catch_warnings():  # MultiPartitionMapping is marked beta; its behaviour here is tested
@@ -71,29 +72,7 @@ def packages_resource(settings: Settings) -> PackagesResource:
     )
 
 
-@dg.asset(
-    partitions_def=boundary_day_partitions,
-    # The day's time series of every site (they need the day's sweeps, which the rasters come from) and the
-    # registry the polygon comes from.
-    deps=[dg.AssetDep(timeseries_summaries, partition_mapping=DAY_MAPPING), boundaries],
-    automation_condition=PACKAGES_DOWNSTREAM,
-    group_name="packages",
-    kinds={"geotiff", "csv", "json"},
-    check_specs=[
-        partitioned_check(
-            PACKAGE_VERIFIED,
-            asset="clipped_packages",
-            description="datapackage.json passes frictionless and every listed sha256 matches the stored bytes",
-            partitions_def=boundary_day_partitions,
-        )
-    ],
-    description=(
-        "Per boundary and day: the value rasters clipped by the polygon (cells outside are nodata), the "
-        "boundary's time series as CSV, a preview and a Frictionless datapackage.json with sha256, licence, "
-        "sources and provenance; published atomically under a content-derived version."
-    ),
-)
-def clipped_packages(
+def _clipped_packages(
     context: dg.AssetExecutionContext,
     store: StoreResource,
     catalog: CatalogResource,
@@ -169,3 +148,30 @@ def clipped_packages(
             )
         ],
     )
+
+
+def build_clipped_packages(partitions: Partitions) -> dg.AssetsDefinition:
+    """``clipped_packages`` on the deployment's partition grid."""
+    return dg.asset(
+        name=CLIPPED_PACKAGES,
+        partitions_def=partitions.boundary_day,
+        # The day's time series of every site (they need the day's sweeps, which the rasters come from) and the
+        # registry the polygon comes from.
+        deps=[dg.AssetDep(TIMESERIES_SUMMARIES, partition_mapping=DAY_MAPPING), BOUNDARIES],
+        automation_condition=PACKAGES_DOWNSTREAM,
+        group_name="packages",
+        kinds={"geotiff", "csv", "json"},
+        check_specs=[
+            partitioned_check(
+                PACKAGE_VERIFIED,
+                asset="clipped_packages",
+                description="datapackage.json passes frictionless and every listed sha256 matches the stored bytes",
+                partitions_def=partitions.boundary_day,
+            )
+        ],
+        description=(
+            "Per boundary and day: the value rasters clipped by the polygon (cells outside are nodata), the "
+            "boundary's time series as CSV, a preview and a Frictionless datapackage.json with sha256, licence, "
+            "sources and provenance; published atomically under a content-derived version."
+        ),
+    )(_clipped_packages)

@@ -4,35 +4,16 @@ import dagster as dg
 
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.checks import partitioned_check
-from radar_assets.defs.partitions import site_day_partitions, split_site_day
+from radar_assets.defs.partitions import Partitions, split_site_day
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib.scans import ingest_partition, tables_equal
 
+RAW_SCANS = "raw_scans"
 NO_REJECTS = "no_rejected_files"
 ALL_CATALOGUED = "every_source_file_catalogued"
 
 
-@dg.asset(
-    partitions_def=site_day_partitions,
-    group_name="scans",
-    kinds={"s3", "parquet"},
-    check_specs=[
-        partitioned_check(
-            NO_REJECTS,
-            asset="raw_scans",
-            description="No source file of the partition was rejected",
-            partitions_def=site_day_partitions,
-        ),
-        partitioned_check(
-            ALL_CATALOGUED,
-            asset="raw_scans",
-            description="Every listed source file has exactly one catalog row (scan or reject)",
-            partitions_def=site_day_partitions,
-        ),
-    ],
-    description="NEXRAD Level 2 volumes and Level 3 products of one site-day, copied into the platform store.",
-)
-def raw_scans(
+def _raw_scans(
     context: dg.AssetExecutionContext,
     source: RadarSourceResource,
     store: StoreResource,
@@ -101,3 +82,28 @@ def raw_scans(
             ),
         ],
     )
+
+
+def build_raw_scans(partitions: Partitions) -> dg.AssetsDefinition:
+    """``raw_scans`` on the deployment's site x day grid."""
+    return dg.asset(
+        name=RAW_SCANS,
+        partitions_def=partitions.site_day,
+        group_name="scans",
+        kinds={"s3", "parquet"},
+        check_specs=[
+            partitioned_check(
+                NO_REJECTS,
+                asset="raw_scans",
+                description="No source file of the partition was rejected",
+                partitions_def=partitions.site_day,
+            ),
+            partitioned_check(
+                ALL_CATALOGUED,
+                asset="raw_scans",
+                description="Every listed source file has exactly one catalog row (scan or reject)",
+                partitions_def=partitions.site_day,
+            ),
+        ],
+        description="NEXRAD Level 2 volumes and Level 3 products of one site-day, copied into the platform store.",
+    )(_raw_scans)

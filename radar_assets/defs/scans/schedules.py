@@ -4,31 +4,37 @@ from datetime import timedelta
 
 import dagster as dg
 
-from radar_assets.defs.partitions import site_day_key, sites_partitions
-from radar_assets.defs.scans.assets import raw_scans
+from radar_assets.defs.partitions import Partitions, site_day_key, sites_partitions
+from radar_assets.defs.scans.assets import RAW_SCANS
 
-raw_scans_job = dg.define_asset_job("raw_scans_job", selection=[raw_scans])
-
-
-def _daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-    day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
-    sites = sorted(context.instance.get_dynamic_partitions(sites_partitions.name))
-    return [
-        dg.RunRequest(run_key=f"raw_scans_daily:{site}:{day}", partition_key=site_day_key(site, day))
-        for site in sites
-    ]
+RAW_SCANS_JOB = "raw_scans_job"
 
 
-def build_daily_schedule(status: dg.DefaultScheduleStatus) -> dg.ScheduleDefinition:
+def build_raw_scans_job():
+    """``raw_scans`` only (its partitions come from the asset when the definitions resolve the job)."""
+    return dg.define_asset_job(RAW_SCANS_JOB, selection=[RAW_SCANS])
+
+
+def build_daily_schedule(
+    status: dg.DefaultScheduleStatus, partitions: Partitions, job
+) -> dg.ScheduleDefinition:
     """The daily finalisation with the default status the deployment chose (``Settings.automation``)."""
+
+    def raw_scans_daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+        day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
+        if not partitions.has_day(day):
+            return dg.SkipReason(f"{day} is before the grid's first day {partitions.first_day}")
+        sites = sorted(context.instance.get_dynamic_partitions(sites_partitions.name))
+        return [
+            dg.RunRequest(run_key=f"raw_scans_daily:{site}:{day}", partition_key=site_day_key(site, day))
+            for site in sites
+        ]
+
     return dg.schedule(
         name="raw_scans_daily",
-        job=raw_scans_job,
+        job=job,
         cron_schedule="15 0 * * *",
         execution_timezone="UTC",
         default_status=status,
         description="Finalises yesterday's site-days once the archive has all of them (files arrive late).",
-    )(_daily)
-
-
-raw_scans_daily = build_daily_schedule(dg.DefaultScheduleStatus.STOPPED)
+    )(raw_scans_daily)

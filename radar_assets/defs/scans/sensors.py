@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from pydantic import Field
 
-from radar_assets.defs.partitions import site_day_key, sites_partitions
-from radar_assets.defs.scans.assets import raw_scans
+from radar_assets.defs.partitions import Partitions, site_day_key, sites_partitions
+from radar_assets.defs.scans.assets import RAW_SCANS
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib import partitions as keys
 from radar_assets.lib.scans import Watermarks, list_new_sources
@@ -32,15 +32,22 @@ def _run_key(site_day: str, marks: Watermarks) -> str:
     return f"raw_scans:{site_day}:{hashlib.sha256(state.encode()).hexdigest()[:16]}"
 
 
-def _source_sensor(context: dg.SensorEvaluationContext, source: RadarSourceResource) -> dg.SensorResult:
+def evaluate_source(
+    context: dg.SensorEvaluationContext, source: RadarSourceResource, partitions: Partitions
+) -> dg.SensorResult:
     # Cursor: per site, day and stream the last key listed; plus site-days with new keys whose listing
     # did not finish yet (requested once complete, so a day of 4000 keys is one request, not one per tick).
     marks, pending = _load_cursor(context.cursor)
     sites = sorted(context.instance.get_dynamic_partitions(sites_partitions.name))
-    # A site deleted from the dimension: its pending site-days are no partitions any more.
-    pending = {p: key for p, key in pending.items() if keys.split_site_day(p)[0] in sites}
+    # A site deleted from the dimension, or a day before the grid's first day: no partitions any more.
+    pending = {
+        p: key
+        for p, key in pending.items()
+        if keys.split_site_day(p)[0] in sites and partitions.has_day(keys.split_site_day(p)[1])
+    }
     today = datetime.now(UTC).date()
-    days = [(today - timedelta(days=n)).isoformat() for n in range(WATCHED_DAYS - 1, -1, -1)]
+    watched = [(today - timedelta(days=n)).isoformat() for n in range(WATCHED_DAYS - 1, -1, -1)]
+    days = [day for day in watched if partitions.has_day(day)]
     listing = list_new_sources(
         source.level2(),
         sites,
@@ -78,21 +85,25 @@ def _source_sensor(context: dg.SensorEvaluationContext, source: RadarSourceResou
     return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
-def build_source_sensor(status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
-    """The source sensor with the default status the deployment chose (``Settings.automation.source_sensor``)."""
+def build_source_sensor(status: dg.DefaultSensorStatus, partitions: Partitions) -> dg.SensorDefinition:
+    """The source sensor with the default status the deployment chose (``Settings.automation.source_sensor``);
+    it watches only days of the grid (on the first day, yesterday is not one)."""
+
+    def raw_scans_source_sensor(
+        context: dg.SensorEvaluationContext, source: RadarSourceResource
+    ) -> dg.SensorResult:
+        return evaluate_source(context, source, partitions)
+
     return dg.sensor(
         name="raw_scans_source_sensor",
-        asset_selection=[raw_scans],
+        asset_selection=[RAW_SCANS],
         minimum_interval_seconds=60,
         default_status=status,
         description=(
             "Lists yesterday's and today's new source keys per site (date/site prefixes, after each stream's "
             "watermark, paginated, within a time budget) and requests raw_scans for the site-days that changed."
         ),
-    )(_source_sensor)
-
-
-raw_scans_source_sensor = build_source_sensor(dg.DefaultSensorStatus.STOPPED)
+    )(raw_scans_source_sensor)
 
 
 class SitesConfig(dg.ConfigurableResource):

@@ -7,13 +7,14 @@ from radar_assets.defs.automation import SITE_DAY_DOWNSTREAM
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.metadata import bullets_md, image_md
-from radar_assets.defs.partitions import site_day_partitions
+from radar_assets.defs.partitions import Partitions
 from radar_assets.defs.resources import RenderResource
-from radar_assets.defs.scans.assets import raw_scans
+from radar_assets.defs.scans.assets import RAW_SCANS
 from radar_assets.lib.partitions import asset_scoped
 from radar_assets.lib.scans import tables_equal
 from radar_assets.lib.sweeps import MAX_BOUNDS_KM, coverage_problems, render_partition
 
+RENDERED_SWEEPS = "rendered_sweeps"
 ALL_RENDERED = "every_sweep_rendered"
 BOUNDS_NEAR_SITE = "bounds_within_500_km"
 
@@ -38,29 +39,7 @@ def _reject_reasons(table) -> list[tuple[str, str]]:
     )
 
 
-@dg.asset(
-    partitions_def=site_day_partitions,
-    deps=[raw_scans],
-    group_name="sweeps",
-    automation_condition=SITE_DAY_DOWNSTREAM,
-    kinds={"png", "geotiff", "parquet"},
-    check_specs=[
-        partitioned_check(
-            ALL_RENDERED,
-            asset="rendered_sweeps",
-            description="Every sweep of every scan was rendered",
-            partitions_def=site_day_partitions,
-        ),
-        partitioned_check(
-            BOUNDS_NEAR_SITE,
-            asset="rendered_sweeps",
-            description="Image bounds lie within 500 km of the site",
-            partitions_def=site_day_partitions,
-        ),
-    ],
-    description="Sweep imagery in EPSG:3857 (transparent PNG + bounds JSON) and Cloud-Optimized GeoTIFFs of the values.",
-)
-def rendered_sweeps(
+def _rendered_sweeps(
     context: dg.AssetExecutionContext,
     config: RenderConfig,
     store: StoreResource,
@@ -127,3 +106,30 @@ def rendered_sweeps(
             ),
         ],
     )
+
+
+def build_rendered_sweeps(partitions: Partitions) -> dg.AssetsDefinition:
+    """``rendered_sweeps`` on the deployment's partition grid."""
+    return dg.asset(
+        name=RENDERED_SWEEPS,
+        partitions_def=partitions.site_day,
+        deps=[RAW_SCANS],
+        group_name="sweeps",
+        automation_condition=SITE_DAY_DOWNSTREAM,
+        kinds={"png", "geotiff", "parquet"},
+        check_specs=[
+            partitioned_check(
+                ALL_RENDERED,
+                asset="rendered_sweeps",
+                description="Every sweep of every scan was rendered",
+                partitions_def=partitions.site_day,
+            ),
+            partitioned_check(
+                BOUNDS_NEAR_SITE,
+                asset="rendered_sweeps",
+                description="Image bounds lie within 500 km of the site",
+                partitions_def=partitions.site_day,
+            ),
+        ],
+        description="Sweep imagery in EPSG:3857 (transparent PNG + bounds JSON) and Cloud-Optimized GeoTIFFs of the values.",
+    )(_rendered_sweeps)

@@ -8,17 +8,18 @@ import dagster as dg
 from pydantic import Field
 
 from radar_assets.defs.automation import SUMMARIES_DOWNSTREAM
-from radar_assets.defs.boundaries.assets import boundaries
+from radar_assets.defs.boundaries.assets import BOUNDARIES
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.metadata import bullets_md, image_md
-from radar_assets.defs.partitions import site_day_partitions
-from radar_assets.defs.sweeps.assets import rendered_sweeps
+from radar_assets.defs.partitions import Partitions
+from radar_assets.defs.sweeps.assets import RENDERED_SWEEPS
 from radar_assets.lib.geo.boundaries import registered
 from radar_assets.lib.geo.zonal import WeightCache
 from radar_assets.lib.scans import tables_equal
 from radar_assets.lib.timeseries import summaries
 
+TIMESERIES_SUMMARIES = "timeseries_summaries"
 EVERY_SWEEP = "every_sweep_summarised"
 CONSISTENT = "statistics_consistent"
 
@@ -57,30 +58,7 @@ def inconsistent_rows(rows: list[dict]) -> list[str]:
     return bad
 
 
-@dg.asset(
-    partitions_def=site_day_partitions,
-    deps=[rendered_sweeps, boundaries],
-    automation_condition=SUMMARIES_DOWNSTREAM,
-    group_name="timeseries",
-    kinds={"parquet", "numpy"},
-    check_specs=[
-        partitioned_check(
-            EVERY_SWEEP,
-            asset="timeseries_summaries",
-            description="Every summarised sweep's COG was read",
-            partitions_def=site_day_partitions,
-        ),
-        partitioned_check(
-            CONSISTENT,
-            asset="timeseries_summaries",
-            description="min <= mean, p50, p90 <= max and fractions within [0, 1] on every row",
-            partitions_def=site_day_partitions,
-        ),
-    ],
-    description="Per boundary x scan x product: count, coverage fraction, weighted mean, min, max, p50, p90 and "
-    "fraction >= 20 dBZ, from exact polygon-coverage weights cached per (grid, boundary).",
-)
-def timeseries_summaries(
+def _timeseries_summaries(
     context: dg.AssetExecutionContext,
     store: StoreResource,
     catalog: CatalogResource,
@@ -136,3 +114,31 @@ def timeseries_summaries(
             ),
         ],
     )
+
+
+def build_timeseries_summaries(partitions: Partitions) -> dg.AssetsDefinition:
+    """``timeseries_summaries`` on the deployment's partition grid."""
+    return dg.asset(
+        name=TIMESERIES_SUMMARIES,
+        partitions_def=partitions.site_day,
+        deps=[RENDERED_SWEEPS, BOUNDARIES],
+        automation_condition=SUMMARIES_DOWNSTREAM,
+        group_name="timeseries",
+        kinds={"parquet", "numpy"},
+        check_specs=[
+            partitioned_check(
+                EVERY_SWEEP,
+                asset="timeseries_summaries",
+                description="Every summarised sweep's COG was read",
+                partitions_def=partitions.site_day,
+            ),
+            partitioned_check(
+                CONSISTENT,
+                asset="timeseries_summaries",
+                description="min <= mean, p50, p90 <= max and fractions within [0, 1] on every row",
+                partitions_def=partitions.site_day,
+            ),
+        ],
+        description="Per boundary x scan x product: count, coverage fraction, weighted mean, min, max, p50, p90 and "
+        "fraction >= 20 dBZ, from exact polygon-coverage weights cached per (grid, boundary).",
+    )(_timeseries_summaries)
