@@ -15,9 +15,10 @@ import pytest
 CACHE_VAR = "RADAR_ASSETS_RENDER_CACHE_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
-#: First day of the partition grid for tests that materialise the 2013-2021 samples of ../shared/data
-#: (the default grid starts on the demo's first day); ``RADAR_ASSETS_PARTITIONS_FIRST_DAY`` of their subprocesses.
-SAMPLE_FIRST_DAY = "2013-01-01"
+#: First day of the partition grid for tests that materialise the samples of ../shared/data (2005-2022; the
+#: oldest, KLIX 2005-08-28, is Message 1) through Dagster: the default grid starts on the demo's first day.
+#: ``RADAR_ASSETS_PARTITIONS_FIRST_DAY`` of their subprocesses.
+SAMPLE_FIRST_DAY = "2005-01-01"
 
 
 def _require_samples() -> bool:
