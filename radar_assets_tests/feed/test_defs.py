@@ -84,7 +84,9 @@ def test_live_echoes_materialises_an_hour_with_checks(tmp_path):
 
 def test_sensor_requests_hours_by_cursor_and_reports_stale_listener(tmp_path):
     now = time.time()
-    start = int(now * 1e6) - 3 * 3_600_000_000  # three hours ago: closed after its grace period
+    # Three hours ago (closed after its grace period), a minute into that hour: the records below, over about
+    # two minutes, stay in one hour whatever the minute the test runs at.
+    start = (int(now * 1e6) - 3 * 3_600_000_000) // 3_600_000_000 * 3_600_000_000 + 60_000_000
     _spool_with_records(tmp_path / "spool", start, n=100)
     res = _resources(tmp_path)
     reqs, cursor, checks, _ = evaluate_feed({}, res["feed_spool"], now)

@@ -350,3 +350,20 @@ def test_the_app_serves_the_live_stream_from_its_feed_settings(tmp_path):
             client.get("/live/stream?station=sas&station=pgr").status_code == 422
         )  # one value per parameter
         assert client.get("/live/status").json()["clients"] == 0
+
+
+def test_record_json_is_the_json_of_the_record_summaries(tmp_path):
+    # The hub renders records with a format string (fast path); it must say exactly what record_summaries says.
+    from radar_assets.lib.feed.spool import SpoolWriter
+    from radar_assets.lib.feed.tail import record_json, record_summaries
+    from radar_assets.lib.feed.wire import validate
+
+    feed = iter(SyntheticFeed(["sas", 'q"uo\\te'], 1000, time.time_ns() // 1000))
+    with SpoolWriter(tmp_path / "spool") as w:
+        for _ in range(300):
+            station, data, _t = next(feed)
+            w.append(validate(encode(station, data)), time.time_ns(), "tcp://test")
+    batch = SpoolTailer(tmp_path / "spool").poll()
+    texts = record_json(batch)
+    assert len(texts) == 300
+    assert [json.loads(t) for t in texts] == record_summaries(batch)

@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from radar_assets.lib.catalog import Catalog, partition_file
-from radar_assets.lib.feed.dmap_records import echoes_from_record, parse_many, unpack_echoes
+from radar_assets.lib.feed.dmap_records import echo_arrays, echoes_from_record, parse_many, unpack_many
 from radar_assets.lib.feed.spool import HOUR_US, RecordFrame, RejectFrame, Spool, hour_key, hour_start_us
 
 TS = pa.timestamp("us", tz="UTC")
@@ -162,30 +162,34 @@ def decode_frames(
 ) -> tuple[pa.Table, pa.Table | None]:
     """``(feed_records, echoes)`` of spooled frames (already de-duplicated), in the given order.
 
-    By default the echoes come from each frame's echo block (the listener's darn-dmap parse); with
+    By default the echoes come from each frame's echo block (cut from the record by the listener); with
     ``redecode`` every compressed frame is decoded again with darn-dmap (same result, ~10x slower).
     ``with_echoes=False`` skips building the echoes table (None): the live stream's summaries need only
     the records table.
     """
+    n = len(frames)
     if redecode:
         recs = parse_many([zlib.decompress(f.compressed) for f in frames])
         decoded = [echoes_from_record(r) for r in recs]
+        per = [d[2] for d in decoded]
+        counts = np.fromiter((len(e["range_gate"]) for e in per), np.int64, n)
+        freq = np.fromiter((d[0] for d in decoded), np.int32, n)
+        noise = np.fromiter((d[1] for d in decoded), np.float32, n)
+        joined = {
+            name: np.concatenate([e[name] for e in per]) if n else np.empty(0, arr.dtype)
+            for name, arr in echo_arrays({}).items()
+        }
     else:
-        decoded = [unpack_echoes(f.echo_block) for f in frames]
-    n = len(frames)
-    per = [d[2] for d in decoded]
-    counts = np.fromiter((len(e["range_gate"]) for e in per), np.int64, n)
+        counts, freq, noise, joined = unpack_many([f.echo_block for f in frames])
     ids = pa.array([f.record_id.hex() for f in frames], pa.string())
     stations = pa.array([f.station for f in frames], pa.string())
     channel = np.fromiter((f.channel for f in frames), np.int16, n)
     rtime = np.fromiter((f.record_time_us for f in frames), np.int64, n)
     beam = np.fromiter((f.beam for f in frames), np.int16, n)
     scan = np.fromiter((f.scan_flag for f in frames), np.int16, n)
-    freq = np.fromiter((d[0] for d in decoded), np.int32, n)
-    noise = np.fromiter((d[1] for d in decoded), np.float32, n)
 
     def cat(name: str, dtype) -> np.ndarray:
-        return np.concatenate([e[name] for e in per]).astype(dtype, copy=False) if n else np.empty(0, dtype)
+        return joined[name].astype(dtype, copy=False)
 
     vel, pw, wd = cat("velocity", np.float32), cat("power", np.float32), cat("spectral_width", np.float32)
     sums = np.zeros((3, n))

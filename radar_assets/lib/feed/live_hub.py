@@ -48,6 +48,7 @@ from radar_assets.lib.feed.tail import (
     TailBatch,
     event_id,
     listener_state,
+    record_json,
     record_summaries,
     scan_summaries,
 )
@@ -72,7 +73,7 @@ class HubBatch:
             frozenset(tail.records.column("station").to_pylist()) if tail.records.num_rows else frozenset()
         )
         self.n = tail.records.num_rows
-        self._parts: dict[bool, tuple[list[dict[str, Any]], str]] = {}
+        self._parts: dict[bool, tuple[list[str], list[str]]] = {}  # arrays -> (stations, JSON per record)
         self._cache: dict[tuple[frozenset[str] | None, bool], str] = {}
 
     @property
@@ -82,8 +83,12 @@ class HubBatch:
     def prepare(self, arrays: bool = False) -> None:
         """Render the per-record JSON (worker thread friendly) so that clients only join strings."""
         if arrays not in self._parts:
-            recs = record_summaries(self.tail, arrays=arrays)
-            self._parts[arrays] = (recs, _dumps(recs)[1:-1])  # one encoder call for the whole batch
+            if arrays:
+                recs = record_summaries(self.tail, arrays=True)
+                texts = [_dumps(r) for r in recs]
+            else:
+                texts = record_json(self.tail)
+            self._parts[arrays] = (self.tail.records.column("station").to_pylist(), texts)
 
     def sse(
         self,
@@ -120,12 +125,10 @@ def render_batch(
         return "".join(out)
     if after is None and until is None:
         batch.prepare(arrays)
-        recs, text = batch._parts[arrays]
-        if stations is None:
-            body, count = text, len(recs)
-        else:
-            chosen = [r for r in recs if r["station"] in stations]
-            body, count = _dumps(chosen)[1:-1], len(chosen)
+        names, texts = batch._parts[arrays]
+        if stations is not None:
+            texts = [t for st, t in zip(names, texts, strict=True) if st in stations]
+        body, count = ",".join(texts), len(texts)
         last = tail.last
     else:
         recs = [

@@ -39,6 +39,8 @@ scan whose tail lies more than ``SCAN_LOOKAHEAD_US`` into the next hour is compl
 from __future__ import annotations
 
 import collections
+import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -481,6 +483,54 @@ def record_summaries(
     return out
 
 
+_RECORD_JSON = (
+    '{"id":"%s","record_id":"%s","station":%s,"channel":%d,"beam":%d,"scan_flag":%d,"record_time_us":%d,'
+    '"arrival_time_us":%d,"echoes":%d,"mean_velocity":%s,"mean_power":%s,"frequency":%d}'
+)
+
+
+def record_json(batch: TailBatch) -> list[str]:
+    """Each record's summary as JSON text: ``json.dumps`` of :func:`record_summaries` without arrays.
+
+    The stream's common case, made with one format string per record instead of a dict and an encoder
+    pass (the hub renders thousands a second). A mean that is not a finite number is ``null``.
+    """
+    recs = batch.records
+    n = recs.num_rows
+    if n == 0:
+        return []
+    station_text = {st: json.dumps(st) for st in set(recs.column("station").to_pylist())}
+    stations = [station_text[st] for st in recs.column("station").to_pylist()]
+    ne = recs.column("echoes").to_pylist()
+    vel = _means(recs.column("sum_velocity").to_pylist(), ne)
+    pwr = _means(recs.column("sum_power").to_pylist(), ne)
+    cols = zip(
+        [event_id(p) for p in batch.positions],
+        recs.column("record_id").to_pylist(),
+        stations,
+        recs.column("channel").to_pylist(),
+        recs.column("beam").to_pylist(),
+        recs.column("scan_flag").to_pylist(),
+        recs.column("record_time").cast(pa.int64()).to_pylist(),
+        recs.column("arrival_time").cast(pa.int64()).to_pylist(),
+        ne,
+        vel,
+        pwr,
+        recs.column("frequency").to_pylist(),
+        strict=True,
+    )
+    fmt = _RECORD_JSON
+    return [fmt % row for row in cols]
+
+
+def _means(sums: list[float], counts: list[int]) -> list[str]:
+    out = []
+    for s, c in zip(sums, counts, strict=True):
+        m = s / c if c else None
+        out.append(repr(round(m, 3)) if m is not None and math.isfinite(m) else "null")
+    return out
+
+
 def scan_summaries(batch: TailBatch, stations: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """JSON-ready completed scans (the ``echo_scans`` columns; times as ISO 8601 and in microseconds)."""
     if batch.scans.num_rows == 0:
@@ -522,6 +572,7 @@ __all__ = [
     "event_id",
     "listener_state",
     "parse_event_id",
+    "record_json",
     "record_summaries",
     "scan_summaries",
 ]

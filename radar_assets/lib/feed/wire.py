@@ -2,7 +2,11 @@
 
 This is the SuperDARN Canada real-time protocol. :func:`validate` turns one received message into an
 :class:`Accepted` record or raises :class:`Rejected` with a short reason code; it never raises anything
-else, so a listener calling it cannot be crashed by what arrives on the wire.
+else, so a listener calling it cannot be crashed by what arrives on the wire. The DMAP check is
+:func:`radar_assets.lib.feed.fitacf_scan.scan_record` (one walk over the bytes, ~25 us a record), which
+gives the verdicts darn-dmap's ``read_fitacf`` + :func:`~radar_assets.lib.feed.dmap_records.check_record`
+give (the tests compare them on real, synthetic and corrupted records); darn-dmap itself panics on some
+corrupt bytes (an exception that is not an ``Exception``), one more reason it is not called here.
 
 Reasons (``Rejected.reason``):
 
@@ -32,7 +36,8 @@ import hashlib
 import zlib
 from dataclasses import dataclass
 
-from radar_assets.lib.feed.dmap_records import RecordError, check_record, pack_echoes, parse_one
+from radar_assets.lib.feed.dmap_records import RecordError
+from radar_assets.lib.feed.fitacf_scan import scan_record
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB, compressed and decompressed
 MAX_STATION_BYTES = 64
@@ -71,7 +76,7 @@ class Accepted:
     beam: int
     scan_flag: int
     dmap_bytes: int
-    echo_block: bytes  # dmap_records.pack_echoes of the record
+    echo_block: bytes  # dmap_records.pack_echoes layout, cut from the record by fitacf_scan
 
 
 def make_record_id(station: str, dmap_bytes: bytes) -> bytes:
@@ -120,8 +125,7 @@ def validate(frames: list[bytes]) -> Accepted:
     station = decode_station(frames[0])
     try:
         raw = decompress_record(frames[1])
-        rec = parse_one(raw)
-        t_us = check_record(rec)
+        rec = scan_record(raw)
     except Rejected as exc:
         exc.station = station
         raise
@@ -129,26 +133,17 @@ def validate(frames: list[bytes]) -> Accepted:
         raise Rejected(exc.reason, exc.detail, station) from exc
     except Exception as exc:  # anything unforeseen in a record is the record's fault, never the listener's
         raise Rejected("bad_dmap", f"{type(exc).__name__}: {exc}", station) from exc
-    fields = {k: int(rec[k]) for k in ("stid", "channel", "bmnum", "scan")}
-    # fitacf declares these as 16-bit; the spool stores them as such, so out-of-range values are refused here.
-    wide = [k for k, v in fields.items() if not -32768 <= v <= 32767]
-    if wide:
-        raise Rejected("bad_dmap", f"fields {', '.join(wide)} out of 16-bit range", station)
-    try:
-        block = pack_echoes(rec)
-    except Exception as exc:
-        raise Rejected("bad_dmap", f"echo vectors unusable: {type(exc).__name__}: {exc}", station) from exc
     return Accepted(
         station=station,
         compressed=frames[1],
         record_id=make_record_id(station, raw),
-        record_time_us=t_us,
-        stid=fields["stid"],
-        channel=fields["channel"],
-        beam=fields["bmnum"],
-        scan_flag=fields["scan"],
+        record_time_us=rec.record_time_us,
+        stid=rec.stid,
+        channel=rec.channel,
+        beam=rec.beam,
+        scan_flag=rec.scan_flag,
         dmap_bytes=len(raw),
-        echo_block=block,
+        echo_block=rec.echo_block,
     )
 
 
