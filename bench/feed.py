@@ -17,12 +17,13 @@ darn-dmap and inserts its echoes into SQLite one record at a time, then counts w
 Through the daemon (``daemon_*`` keys, run first): the same feed, but the catalog path is the deployed one:
 the listener process, ``dagster-daemon run`` on a fresh SQLite instance (the repository's ``dagster.yaml``)
 with ``live_echoes_feed_sensor`` started (it reads the spool by cursor and requests ``live_echoes`` hour runs),
-each run launched as its own process by the default run launcher, and ``catalog_automation_sensor``
-launching ``catalog_snapshot`` (pool ``duckdb_writer``) once partitions landed. This process only watches
-the published snapshot (read-only, every ``--daemon-poll`` s). Knobs that set this latency (README, "Live
-feed: latency knobs"): the feed sensor's ``minimum_interval_seconds`` (5 s), the automation sensor's (15 s),
-the per-run process start (4-5 s each, two runs in series), ``max_concurrent_runs`` (2) and the run batching
-the feed sensor does (one run per hour with new records, never two of the same hour at once).
+each run launched as its own process by the default run launcher, with the deployment's settings from the
+environment (``daemon_knobs`` prints them): by default each feed run also publishes the snapshot
+(``catalog_snapshot`` in the same run) and runs in-process; with ``RADAR_ASSETS_FEED_PUBLISH_IN_RUNS=0``
+``catalog_automation_sensor`` launches ``catalog_snapshot`` runs instead. This process only watches the
+published snapshot (read-only, every ``--daemon-poll`` s). ``daemon_run_times`` gives, per job, the mean
+seconds a run waited in the queue and ran. Where the time goes and the knobs: docs/operations.md, "Live feed
+latency".
 
 Prints one JSON line: published, received, landed, lost, rate_per_s, latency_p50_s, latency_p95_s, the
 ``daemon_*`` figures of the daemon path, and more.
@@ -153,6 +154,7 @@ def run_daemon(args, work: Path) -> dict:
             else {}
         )
         runs = _count_runs(dagster_home)
+        run_times = _run_times(dagster_home)
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -176,14 +178,14 @@ def run_daemon(args, work: Path) -> dict:
         "daemon_latency_p95_s": round(float(np.percentile(lat, 95)), 2),
         "daemon_latency_max_s": round(float(np.max(lat)), 2),
         "daemon_runs": runs,
+        "daemon_run_times": run_times,
+        "daemon_knobs": _knobs(env),
         "daemon_duration_s": args.daemon_duration,
     }
 
 
 def _count_runs(dagster_home: Path) -> dict[str, int] | None:
     """Runs per job and status in the instance's SQLite run storage (what the daemon launched)."""
-    import sqlite3
-
     db = dagster_home / "history" / "runs.db"
     if not db.exists():
         return None
@@ -193,6 +195,46 @@ def _count_runs(dagster_home: Path) -> dict[str, int] | None:
     finally:
         con.close()
     return {f"{job}:{status}": n for job, status, n in rows}
+
+
+def _knobs(env: dict) -> dict:
+    """The settings that set the daemon path's latency, as the daemon saw them (the environment given)."""
+    from radar_assets.settings import Settings
+
+    keys = [k for k in env if k.startswith("RADAR_ASSETS_")]
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: env[k] for k in keys})
+    try:
+        s = Settings()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return {
+        "executor": s.execution.executor,
+        "feed_runs_in_process": s.feed.runs_in_process,
+        "feed_publish_in_runs": s.feed.publish_in_runs,
+    }
+
+
+def _run_times(dagster_home: Path) -> dict[str, dict[str, float]]:
+    """Per job, mean seconds a run waited (created -> started by the queue) and ran (started -> ended)."""
+    db = dagster_home / "history" / "runs.db"
+    if not db.exists():
+        return {}
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT pipeline_name, avg(start_time - (julianday(create_timestamp) - 2440587.5) * 86400),"
+            " avg(end_time - start_time), count(*) FROM runs WHERE end_time IS NOT NULL GROUP BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return {
+        job: {"queued_s": round(q or 0, 2), "ran_s": round(r or 0, 2), "runs": n} for job, q, r, n in rows
+    }
 
 
 def run_pipeline(args, work: Path) -> dict:
@@ -384,14 +426,18 @@ def main() -> None:
     )
     ap.add_argument("--daemon-drain-timeout", type=float, default=240.0)
     ap.add_argument("--daemon-poll", type=float, default=0.5, help="seconds between snapshot reads")
+    ap.add_argument(
+        "--daemon-only", action="store_true", help="only the daemon phase (no in-process loop, no baseline)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--nice", type=int, default=10, help="niceness of the sensor/asset/publish loop")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-feed-"))
     try:
         result = run_daemon(args, work)  # first: the in-process loop below lowers this process's priority
-        result.update(run_pipeline(args, work))
-        result.update(run_baseline(args, work))
+        if not args.daemon_only:
+            result.update(run_pipeline(args, work))
+            result.update(run_baseline(args, work))
         result.update({"target_rate": args.rate, "duration_s": args.duration})
     finally:
         if not args.keep:

@@ -93,6 +93,10 @@ class FeedSettings(_Part):
     """Records per live-stream batch at most."""
     retention_hours: float = Field(48.0, gt=0)
     """Spool segments older than this, landed in live_echoes and published, are removed (hourly schedule)."""
+    runs_in_process: bool = True
+    """live_echoes_feed_sensor's runs execute in the run's own process when the executor is multiprocess (one process start less per run)."""
+    publish_in_runs: bool = True
+    """live_echoes_feed_sensor's runs also publish the catalog snapshot (catalog_snapshot in the same run) instead of waiting for catalog_automation_sensor."""
 
     _split = field_validator("endpoints", mode="before")(_split)
 

@@ -138,3 +138,24 @@ def test_sensor_never_requests_an_hour_before_the_grid(tmp_path):
     reqs, cursor, _, notes = _evaluate_feed({}, res["feed_spool"], now, first_hour=later)
     assert reqs == [] and cursor["pending"] == {}
     assert notes == [f"20 records with record time in {hour_key(start)}, outside the partitions"]
+
+
+def test_feed_runs_publish_and_run_in_process_per_settings(tmp_path):
+    # The latency knobs (docs/operations.md): each feed run also publishes the snapshot and runs in-process
+    # under the multiprocess executor; both off, or another executor, gives the plain live_echoes run.
+    import dagster as dg
+
+    from radar_assets.defs.echoes.sensors import feed_run_options
+
+    now = time.time()
+    _spool_with_records(tmp_path / "spool", int(now * 1e6), n=5)
+    res = _resources(tmp_path)
+    opts = feed_run_options(Settings())
+    reqs, _, _, _ = evaluate_feed({}, res["feed_spool"], now, run_options=opts)
+    assert reqs and all(
+        r.asset_selection == [dg.AssetKey("live_echoes"), dg.AssetKey("catalog_snapshot")] for r in reqs
+    )
+    assert all(r.run_config == {"execution": {"config": {"in_process": {}}}} for r in reqs)
+    off = Settings(feed={"runs_in_process": False, "publish_in_runs": False})
+    assert feed_run_options(off) == {}
+    assert "run_config" not in feed_run_options(Settings(execution={"executor": "celery"}))

@@ -17,7 +17,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[build_live_echoes(partitions)],
         asset_checks=asset_checks,
-        sensors=[build_feed_sensor(partitions)],
+        sensors=[build_feed_sensor(partitions, settings)],
         jobs=[feed_spool_retention_job],
         schedules=[feed_spool_retention_schedule],
         resources={

@@ -23,6 +23,9 @@ from radar_assets.defs.echoes.checks import LISTENER_HEARTBEAT
 from radar_assets.defs.echoes.resources import FeedSpoolResource
 from radar_assets.defs.partitions import Partitions
 from radar_assets.lib.feed.spool import HOUR_US, hour_key, hour_start_us
+from radar_assets.settings import Settings
+
+CATALOG_SNAPSHOT = "catalog_snapshot"  # published by the feed's runs too when feed.publish_in_runs
 
 MAX_BYTES_PER_TICK = 256 << 20
 HEARTBEAT_REPORT_SECONDS = 300
@@ -56,10 +59,12 @@ def evaluate_feed(
     is_active=lambda hour: False,
     *,
     first_hour: str,
+    run_options: dict | None = None,
 ) -> tuple[list[dg.RunRequest], dict, list[dg.AssetCheckEvaluation], list[str]]:
     """The sensor's logic without Dagster's context (tested directly). Returns requests, cursor, checks, notes.
 
-    ``first_hour`` is the first key of the hourly grid (``Partitions.first_hour``).
+    ``first_hour`` is the first key of the hourly grid (``Partitions.first_hour``); ``run_options`` are
+    more ``RunRequest`` arguments of every run (:func:`feed_run_options`).
     """
     spool = feed_spool.get_spool()
     now_us = int(now * 1e6)
@@ -99,6 +104,7 @@ def evaluate_feed(
                 run_key=key,
                 partition_key=hour,
                 tags={FAMILY_TAG: "live_echoes", "radar-assets/feed-mode": mode},
+                **(run_options or {}),
             )
         )
         if mode == "final":
@@ -125,8 +131,22 @@ def evaluate_feed(
     return requests, new_cursor, checks, notes
 
 
-def build_feed_sensor(partitions: Partitions) -> dg.SensorDefinition:
-    """The feed sensor of the deployment's hourly grid."""
+def feed_run_options(settings: Settings | None) -> dict:
+    """``RunRequest`` arguments that cut record -> queryable latency (settings ``feed.runs_in_process``,
+    ``feed.publish_in_runs``; docs/operations.md, "Live feed latency")."""
+    if settings is None:
+        return {}
+    options: dict = {}
+    if settings.feed.publish_in_runs:
+        options["asset_selection"] = [dg.AssetKey(LIVE_ECHOES), dg.AssetKey(CATALOG_SNAPSHOT)]
+    if settings.feed.runs_in_process and settings.execution.executor == "multiprocess":
+        options["run_config"] = {"execution": {"config": {"in_process": {}}}}
+    return options
+
+
+def build_feed_sensor(partitions: Partitions, settings: Settings | None = None) -> dg.SensorDefinition:
+    """The feed sensor of the deployment's hourly grid (run options from ``settings``, see feed_run_options)."""
+    run_options = feed_run_options(settings)
 
     def live_echoes_feed_sensor(
         context: dg.SensorEvaluationContext, feed_spool: FeedSpoolResource
@@ -138,6 +158,7 @@ def build_feed_sensor(partitions: Partitions) -> dg.SensorDefinition:
             time.time(),
             is_active=lambda hour: _run_active(context, hour),
             first_hour=partitions.first_hour,
+            run_options=run_options,
         )
         for note in notes:
             context.log.warning(note)
@@ -150,7 +171,7 @@ def build_feed_sensor(partitions: Partitions) -> dg.SensorDefinition:
 
     return dg.sensor(
         name="live_echoes_feed_sensor",
-        asset_selection=[LIVE_ECHOES],
+        asset_selection=run_options.get("asset_selection", [dg.AssetKey(LIVE_ECHOES)]),
         minimum_interval_seconds=5,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Reads the feed spool by cursor; requests live_echoes hours; checks the listener heartbeat.",
