@@ -6,9 +6,10 @@ the real listener (``Listener``, spool on disk), the API (``radar-assets api``: 
 over loopback, parsing every event). A synthetic record's time is its scheduled publish time (the simulator
 never sends early), so ``receive time - record time`` is the publish -> client latency (an upper bound).
 
-Baseline (same run): the same records read straight from the spool by a :class:`SpoolTailer` polling every
-20 ms in this process (no API, no HTTP): the floor the stream cannot beat, so ``api_over_spool_p95`` is what
-the API adds. Optional slow clients (``--slow-clients``) connect and read nothing for ``--slow-seconds``
+Baseline (same run): the same records read straight from the spool files by cursor every 20 ms in this
+process (frames only: no decoding, no API, no HTTP): the floor the stream cannot beat, so
+``api_over_spool_p95`` is what the API adds. Each process's CPU seconds over the run are printed too
+(``cpu_s``): on a 2-core machine the simulator, the listener, the API and the clients share the cores. Optional slow clients (``--slow-clients``) connect and read nothing for ``--slow-seconds``
 (30 s in the issue), then read what the server kept for them; their ``dropped`` notices are counted.
 
 Prints one JSON line: published, delivered_per_client, lost, p50_ms, p95_ms, p99_ms, max_ms and more.
@@ -36,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from radar_assets.lib.feed.tail import SpoolTailer  # noqa: E402
+from radar_assets.lib.feed.spool import Spool  # noqa: E402
 
 STATIONS = ["sas", "pgr", "inv", "rkn", "cly", "kap", "gbr", "han", "pyk", "lyr"]
 
@@ -170,6 +171,17 @@ def _get(url: str, timeout: float = 2.0) -> dict | None:
         return None
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children so far; 0 once it is gone."""
+    import psutil
+
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _wait(cond, timeout: float, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -180,17 +192,27 @@ def _wait(cond, timeout: float, interval: float = 0.1) -> bool:
 
 
 def spool_baseline(spool_dir: Path, stop: threading.Event, lat: list[int]) -> None:
-    """The floor: publish -> visible in the spool, read by a tailer polling every 20 ms (no API)."""
+    """The floor: publish -> readable in the spool, frames read by cursor every 20 ms (no decoding, no API)."""
     while not (spool_dir / "segments").is_dir() and not stop.is_set():
         time.sleep(0.02)
-    tailer = SpoolTailer(spool_dir, warm=False)
+    spool = Spool(spool_dir)
+    seg, pos = None, 0
     while not stop.is_set():
-        batch = tailer.poll()
-        if batch.records.num_rows:
+        segs = spool.segments()
+        if seg is None and segs:
+            seg = segs[0]
+        got = 0
+        if seg is not None:
             now_us = time.time_ns() // 1000
-            times = batch.records.column("record_time").cast("int64").to_numpy()
-            lat.extend((now_us - times).tolist())
-        else:
+            for fr in spool.iter_records(seg, pos):
+                lat.append(now_us - fr.record_time_us)
+                pos = fr.end
+                got += 1
+            later = [s for s in segs if s > seg]
+            if not got and later and spool.index_path(seg).is_file():  # sealed and read: next segment
+                seg, pos = later[0], 0
+                continue
+        if not got:
             time.sleep(0.02)
 
 
@@ -243,8 +265,13 @@ def run(args) -> dict:
         )  # fmt: skip
         procs.append(sim)
         rss_peak = rss0
+        watched = {"listener": listener, "api": api, "clients": clients, "simulator": sim}
+        cpu0 = {k: _cpu(p.pid) for k, p in watched.items()}
+        cpu = dict(cpu0)
+        own0 = time.process_time()
         while sim.poll() is None:
             rss_peak = max(rss_peak, api_ps.memory_info().rss)
+            cpu["simulator"] = _cpu(sim.pid) or cpu["simulator"]
             time.sleep(0.2)
         sim_out = json.loads(sim.stdout.read().strip().splitlines()[-1])
         published = sim_out["published"]
@@ -265,6 +292,9 @@ def run(args) -> dict:
         extra = args.slow_seconds if args.slow_clients else 0
         time.sleep(1.0 + extra)
         rss_peak = max(rss_peak, api_ps.memory_info().rss)
+        for k in ("listener", "api", "clients"):
+            cpu[k] = _cpu(watched[k].pid)
+        cpu["bench_baseline"] = time.process_time() - own0
         status = _get(f"http://127.0.0.1:{port}/live/status") or {}
         clients.stdin.write("done\n")
         clients.stdin.flush()
@@ -303,6 +333,8 @@ def run(args) -> dict:
             "api_rss_mb_peak": round(rss_peak / 2**20, 1),
             "api_batches": status.get("batches"),
             "batch_interval_s": args.batch_interval,
+            "cpu_s": {k: round(v - cpu0.get(k, 0.0), 1) for k, v in cpu.items()},
+            "loadavg": open("/proc/loadavg").read().split()[:3],
             "targets_met": None,
         }  # fmt: skip
         if slow:
