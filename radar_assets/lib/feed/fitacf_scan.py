@@ -88,7 +88,7 @@ class _Layout:
     __slots__ = ("idx", "expected", "strings", "wanted", "echo")
 
     def __init__(self, data: bytes, runs: list[tuple[int, int]], strings, scalars, arrays):
-        self.idx = np.concatenate([np.arange(a, b) for a, b in runs]).astype(np.intp)
+        self.idx = np.concatenate([np.arange(a, b, dtype=np.int32) for a, b in runs])
         self.expected = np.frombuffer(data, np.uint8)[self.idx].tobytes()
         self.strings = strings  # (content start, NUL position) of each string scalar
         offs = {name: scalars[name.encode()] for name in _WANTED}
@@ -255,7 +255,7 @@ class Scanner:
     of walking ~90 fields in Python. A record that matches no cached layout is walked in full.
     """
 
-    def __init__(self, max_layouts: int = 4096):
+    def __init__(self, max_layouts: int = 2048):  # ~8 kB each: a few MB at most
         self.max_layouts = max_layouts
         self._layouts: dict[tuple[int, int, int], list[_Layout]] = {}
         self.hits = 0
