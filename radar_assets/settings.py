@@ -111,6 +111,8 @@ class RenderSettings(_Part):
     """Pixels on the long side of each sweep PNG/COG when a run does not configure rendered_sweeps (sensors, automation)."""
     cache_max_bytes: int = Field(2 * 1024**3, ge=0)
     """Size bound of the lookup cache; least-recently-used lookups are evicted beyond it (0: no bound)."""
+    weights_cache_max_bytes: int = Field(1024**3, ge=0)
+    """Size bound of the zonal coverage-weights cache (zonal-weights beside the lookup cache); LRU (0: no bound)."""
 
     def lookup_cache(self) -> Path | None:
         """The cache folder, or None when disabled."""
@@ -144,6 +146,18 @@ class ApiSettings(_Part):
     """Seconds between snapshot checks of /events."""
     events_keepalive: float = Field(15.0, gt=0, le=300)
     """Seconds between SSE keep-alive comments."""
+    timeseries_cache_bytes: int = Field(256 * 1024 * 1024, ge=0)
+    """Memory for series of GET /timeseries decoded from the current snapshot (LRU; 0 disables)."""
+    extract_max_cells: int = Field(2_000_000, ge=1)
+    """Grid cells a POST /timeseries/extract geometry may span (413 beyond)."""
+    extract_max_sweeps: int = Field(500, ge=1)
+    """Scans one POST /timeseries/extract may summarise (422 beyond)."""
+    extract_max_vertices: int = Field(100_000, ge=1)
+    """Vertices of a POST /timeseries/extract geometry (413 beyond)."""
+    extract_max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    """Request body size of POST /timeseries/extract (413 beyond)."""
+    extract_max_concurrent: int = Field(2, ge=1, le=64)
+    """Extractions computed at once; more get 503 with Retry-After."""
     title: str = "radar-assets catalog API"
     """Title of the OpenAPI document."""
 

@@ -202,6 +202,25 @@ def test_weight_cache_reuses_and_invalidates(tmp_path, illinois_counties):
     assert broken.computed == 1
 
 
+def test_weight_cache_on_disk_is_bounded_least_recently_used_first(tmp_path, illinois_counties, monkeypatch):
+    grid = Grid(west=-9_900_000.0, north=5_200_000.0, pixel=1000.0, width=300, height=300)
+    wkbs = [shapely.to_wkb(illinois_counties[name]) for name in ("DuPage", "Cook", "Will")]
+    probe = WeightCache(tmp_path / "probe", max_bytes=0)
+    sizes = []
+    for wkb in wkbs:
+        probe.get(grid, wkb)
+        sizes.append((tmp_path / "probe" / f"weights-{weights_key(grid, wkb)}.npz").stat().st_size)
+    cache = WeightCache(tmp_path / "bounded", max_bytes=sizes[0] + sizes[2])  # not room for all three
+    first, second = cache.get(grid, wkbs[0]), cache.get(grid, wkbs[1])
+    WeightCache(tmp_path / "bounded", max_bytes=cache.max_bytes).get(grid, wkbs[0])  # a use of the first
+    cache.get(grid, wkbs[2])
+    left = {p.name for p in (tmp_path / "bounded").glob("weights-*.npz")}
+    assert left == {f"weights-{weights_key(grid, w)}.npz" for w in (wkbs[0], wkbs[2])}
+    assert first.size > 0 and second.size > 0
+    monkeypatch.setenv("RADAR_ASSETS_RENDER_WEIGHTS_CACHE_MAX_BYTES", "12345")
+    assert WeightCache(tmp_path / "bounded").max_bytes == 12345  # the setting is the default bound
+
+
 def test_float_cog_reads_values_with_nan_nodata():
     grid = Grid(west=0.0, north=512.0, pixel=1.0, width=512, height=512)
     values = np.full((512, 512), np.nan, dtype=np.float32)

@@ -185,7 +185,7 @@ def test_hostile_geometries_are_4xx(client, name):
         assert got.status_code == 413
 
 
-def test_nan_coordinates_and_cell_limit_and_capacity(client, monkeypatch):
+def test_nan_coordinates_and_cell_limit_and_capacity(client, pipeline):
     text = '{"geometry": {"type": "Polygon", "coordinates": [[[-88, 41], [NaN, 41], [-87, 42], [-88, 41]]]}, "site": "KLOT", "start": "2019-06-17T00:00:00Z", "end": "2019-06-18T00:00:00Z"}'
     got = client.post("/timeseries/extract", content=text, headers={"content-type": "application/json"})
     assert 400 <= got.status_code < 500
@@ -195,17 +195,22 @@ def test_nan_coordinates_and_cell_limit_and_capacity(client, monkeypatch):
         "type": "Polygon",
         "coordinates": [[[-179, -80], [179, -80], [179, 80], [-179, 80], [-179, -80]]],
     }
-    monkeypatch.setattr(route, "MAX_EXTRACT_CELLS", 1000)
-    big = client.post("/timeseries/extract", json={"geometry": world, "site": "KLOT", **WINDOW})
-    assert big.status_code == 413 and "more than the limit of 1000" in big.json()["detail"]
-    taken = [route._extract_slots.acquire(blocking=False) for _ in range(route.MAX_CONCURRENT_EXTRACTS)]
-    try:
-        busy = client.post("/timeseries/extract", json={"geometry": world, "site": "KLOT", **WINDOW})
-        assert busy.status_code == 503 and busy.headers["retry-after"] == str(route.RETRY_AFTER_S)
-    finally:
-        for ok in taken:
-            if ok:
-                route._extract_slots.release()
+    settings = pipeline["settings"]
+    limited = settings.model_copy(
+        update={
+            "api": settings.api.model_copy(update={"extract_max_cells": 1000, "extract_max_concurrent": 1})
+        }
+    )
+    with TestClient(create_app(limited)) as small:
+        big = small.post("/timeseries/extract", json={"geometry": world, "site": "KLOT", **WINDOW})
+        assert big.status_code == 413 and "more than the limit of 1000" in big.json()["detail"]
+        slots = route.extract_slots(small.app, 1)
+        assert slots.acquire(blocking=False)  # the only slot
+        try:
+            busy = small.post("/timeseries/extract", json={"geometry": world, "site": "KLOT", **WINDOW})
+            assert busy.status_code == 503 and busy.headers["retry-after"] == str(route.RETRY_AFTER_S)
+        finally:
+            slots.release()
 
 
 def test_other_write_methods_stay_405(client):
@@ -219,3 +224,29 @@ def test_registry_and_snapshot_agree(pipeline, client):
     assert registered(pipeline["catalog"]).num_rows == len(
         client.get("/boundaries", params={"limit": 1000, "geometry": "false"}).json()["features"]
     )
+
+
+def test_a_new_snapshot_is_never_answered_from_the_series_cache(tmp_path):
+    catalog = local_catalog(tmp_path)
+    t0 = datetime(2024, 5, 1, tzinfo=UTC)
+
+    def publish(value: float) -> None:
+        rows = [
+            {"boundary": "B-1", "site": "KLOT", "scan_id": f"S{i}", "sweep_id": f"S{i}-REF-00", "product": "REF",
+             "level": 2, "time": t0 + timedelta(minutes=5 * i), "units": "dBZ", "elevation": 0.5, "count": 1.0,
+             "cells": 1, "coverage_fraction": 1.0, "mean": value, "min": value, "max": value, "p50": value,
+             "p90": value, "frac_ge_20dbz": 0.0, "sweep_fingerprint": "x", "boundary_hash": "y",
+             "partition": "2024-05-01|KLOT"}
+            for i in range(3)
+        ]  # fmt: skip
+        catalog.write_partition(
+            "timeseries", "2024-05-01|KLOT", pa.Table.from_pylist(rows, schema=TIMESERIES_SCHEMA)
+        )
+        catalog.publish()
+
+    publish(1.0)
+    with TestClient(create_app(settings_for(tmp_path, snapshot_check_interval=0))) as c:
+        assert c.get("/timeseries", params={"boundary": "B-1"}).json()["raw"] == [1.0] * 3
+        assert c.get("/timeseries", params={"boundary": "B-1"}).json()["raw"] == [1.0] * 3  # cached
+        publish(2.0)
+        assert c.get("/timeseries", params={"boundary": "B-1"}).json()["raw"] == [2.0] * 3

@@ -7,9 +7,14 @@ and ``POST /timeseries/extract`` for an ad-hoc geometry.
   :mod:`radar_assets.lib.timeseries.transforms`. JSON (missing values are ``null``, never NaN) or CSV.
 - ``POST /timeseries/extract``: a WGS84 Point/Polygon/MultiPolygon, Feature or FeatureCollection, computed
   synchronously from the COGs with the same exact coverage weights as the asset; nothing is written.
-  Bounded: a geometry spanning more than :data:`MAX_EXTRACT_CELLS` grid cells is a 413, more than
-  :data:`MAX_EXTRACT_SWEEPS` sweeps a 422, and when :data:`MAX_CONCURRENT_EXTRACTS` extractions are
-  running the answer is 503 with ``Retry-After``.
+  Bounded by the ``api.extract_*`` settings: a geometry spanning more than ``extract_max_cells`` grid
+  cells (or with more than ``extract_max_vertices`` vertices, or a body over ``extract_max_body_bytes``) is
+  a 413, more than ``extract_max_sweeps`` sweeps a 422, and when ``extract_max_concurrent`` extractions
+  are running the answer is 503 with ``Retry-After``.
+
+``GET /timeseries`` keeps the series it decoded in a memory LRU (``api.timeseries_cache_bytes``) keyed by
+the catalog snapshot, whose content never changes, and the query; the response is assembled from the
+cached JSON fragments of its columns, only the transformed values are encoded per request.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from radar_assets.api.models import QueryModel, Site, UtcDatetime
 from radar_assets.api.responses import csv_bytes, error_responses, json_response
 from radar_assets.lib.catalog import columns_of
 from radar_assets.lib.sweeps import SWEEPS_SCHEMA
+from radar_assets.lib.timeseries import series as series_json
 from radar_assets.lib.timeseries import transforms as tf
 from radar_assets.lib.timeseries.summaries import SUMMARISED_LEVEL3, TABLE
 
@@ -37,12 +43,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 PRODUCT_PATTERN = r"^[A-Z0-9]{3}$"
 #: Rows one GET may return (30 days of 5-minute scans are 8,640).
 MAX_POINTS = 50_000
-#: Ad-hoc extraction bounds.
-MAX_EXTRACT_CELLS = 2_000_000
-MAX_EXTRACT_SWEEPS = 500
-MAX_EXTRACT_VERTICES = 100_000
-MAX_EXTRACT_BODY = 8 * 1024 * 1024
-MAX_CONCURRENT_EXTRACTS = 2
+#: Seconds a client is told to wait when every extraction slot is taken.
 RETRY_AFTER_S = 2
 
 SWEEP_COLUMNS = columns_of(
@@ -50,8 +51,6 @@ SWEEP_COLUMNS = columns_of(
     ["sweep_id", "scan_id", "site", "level", "product", "moment", "units", "sweep_index", "elevation",
      "sweep_time", "west", "south", "east", "north", "json_key", "cog_key"],
 )  # fmt: skip
-
-_extract_slots = threading.BoundedSemaphore(MAX_CONCURRENT_EXTRACTS)
 
 
 class TransformParams(BaseModel):
@@ -138,8 +137,51 @@ def _apply(
         raise InvalidParameterError(("query", "transform"), str(exc)) from None
 
 
-def _series(session, column: str, boundary: str, site, product: str, start, end) -> dict[str, Any]:
-    """The series' columns as numpy arrays (one vectorised fetch; times as epoch microseconds)."""
+#: Columns of a cached series: both statistics, so that switching mean/median hits the cache.
+_VALUE_COLUMNS = ("mean", "p50", "count", "coverage_fraction")
+#: Bytes a cached series is charged per point: its arrays (48), scan id objects (~70) and the JSON
+#: fragments of its columns (~120); measured on 30-day series.
+_BYTES_PER_POINT = 256
+
+
+class _Decoded:
+    """One query's rows as numpy columns in time order, plus their JSON fragments (built on first use).
+
+    Immutable once built (the fragments only memoise pure functions of the columns), so concurrent
+    requests share it from the cache.
+    """
+
+    def __init__(self, time, sites: list[str], scan_id: list[str], values: dict):
+        self.n = len(scan_id)
+        self.time = time
+        self.sites = sites
+        self.scan_id = scan_id
+        self.values = values
+        self._fragments: dict[str, bytes] = {}
+
+    def fragment(self, name: str) -> bytes:
+        text = self._fragments.get(name)
+        if text is None:
+            if name == "time":
+                text = series_json.iso_json(self.time)
+            elif name == "scan_id":
+                text = series_json.object_json(self.scan_id)
+            else:
+                text = series_json.floats_json(self.values[name])
+            self._fragments[name] = text
+        return text
+
+    @property
+    def nbytes(self) -> int:
+        return 1024 + _BYTES_PER_POINT * self.n
+
+
+def _series(session, boundary: str, site, product: str, start, end) -> _Decoded:
+    """The rows of one boundary/site/product window, time-ordered (one vectorised fetch).
+
+    No ``ORDER BY``: sorting in DuckDB moved every selected string through its sort (measured: more than
+    half the query); the rows are ordered here by their epoch times instead (usually already in order).
+    """
     import numpy as np
 
     from radar_assets.api.sql import Where
@@ -148,56 +190,57 @@ def _series(session, column: str, boundary: str, site, product: str, start, end)
     where.add_if(site, '"site" = ?')
     where.add_if(start, '"time" >= ?')
     where.add_if(end, '"time" < ?')
-    columns = {"time": "TIMESTAMPTZ", "site": "VARCHAR", "scan_id": "VARCHAR", column: "DOUBLE",
-               "count": "DOUBLE", "coverage_fraction": "DOUBLE"}  # fmt: skip
-    sql = (
-        f"SELECT {session.snapshot.select_list(TABLE, columns)} FROM {TABLE}{where.sql()} "
-        f'ORDER BY {TABLE}."time", {TABLE}."site" LIMIT ?'
-    )
+    columns = {"time": "TIMESTAMPTZ", "scan_id": "VARCHAR", **dict.fromkeys(_VALUE_COLUMNS, "DOUBLE")}
+    if site is None:  # otherwise every row has the requested site
+        columns["site"] = "VARCHAR"
+    sql = f"SELECT {session.snapshot.select_list(TABLE, columns)} FROM {TABLE}{where.sql()} LIMIT ?"
     data = session.cursor.execute(sql, [*where.params, MAX_POINTS + 1]).fetchnumpy()
-    out = {}
-    for name in columns:
-        values = data[name]
-        if name in (column, "count", "coverage_fraction"):
-            values = np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
-        elif name == "time":
-            values = np.ma.filled(np.ma.asarray(values, dtype=np.int64), 0)
-        else:
-            values = np.ma.filled(np.ma.asarray(values, dtype=object), None)
-        out[name] = values
-    return out
+    times = np.ma.filled(np.ma.asarray(data["time"], dtype=np.int64), 0)
+    order = None
+    if times.size > 1 and not (times[1:] >= times[:-1]).all():
+        order = np.argsort(times, kind="stable")
+        times = times[order]
+
+    def ordered(values):
+        return values if order is None else values[order]
+
+    values = {
+        name: ordered(np.ma.filled(np.ma.asarray(data[name], dtype=np.float64), np.nan))
+        for name in _VALUE_COLUMNS
+    }
+    scan_id = ordered(np.ma.filled(np.ma.asarray(data["scan_id"], dtype=object), None)).tolist()
+    if site is None:
+        sites = sorted(
+            {str(v) for v in np.ma.filled(np.ma.asarray(data["site"], dtype=object), None).tolist()}
+        )
+    else:
+        sites = [site] if times.size else []
+    return _Decoded(times, sites, scan_id, values)
 
 
-#: epoch microseconds -> ISO text. Scan times repeat across boundaries and requests, and formatting 8,640
-#: of them costs more than the query; bounded (cleared when full), so memory stays a few tens of MB.
-_ISO_CACHE: dict[int, str] = {}
-_ISO_CACHE_MAX = 300_000
+def _cached_series(read, session, boundary: str, site, product: str, start, end) -> _Decoded:
+    """:func:`_series` through the app's :class:`SeriesCache`, keyed by the snapshot (whose content never
+    changes) and the query."""
+    state = read.request.app.state.__dict__
+    cache = state.get("timeseries_cache")
+    if cache is None:
+        cache = state.setdefault(
+            "timeseries_cache", series_json.SeriesCache(read.settings.api.timeseries_cache_bytes)
+        )
+    key = (session.snapshot.version, boundary, site, product, start, end)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    decoded = _series(session, boundary, site, product, start, end)
+    cache.put(key, decoded, decoded.nbytes)
+    return decoded
 
 
-def _iso_one(us: int) -> str:
-    import numpy as np
-
-    unit = "s" if us % 1_000_000 == 0 else "us"
-    return f"{np.datetime_as_string(np.datetime64(us, 'us'), unit=unit)}Z"
-
-
-def _iso_times(epoch_us) -> list[str]:
-    """ISO 8601 UTC text (``...Z``) of epoch microseconds (whole seconds without a fraction)."""
-    import numpy as np
-
-    values = np.asarray(epoch_us, dtype=np.int64).tolist()
-    cache = _ISO_CACHE
-    missing = [v for v in set(values) if v not in cache]
-    if missing:
-        if len(cache) + len(missing) > _ISO_CACHE_MAX:
-            cache.clear()
-        us = np.array(missing, dtype=np.int64)
-        whole = us % 1_000_000 == 0
-        for mask, unit in ((whole, "s"), (~whole, "us")):
-            if mask.any():
-                text = np.datetime_as_string(us[mask].astype("datetime64[us]"), unit=unit)
-                cache.update(zip(us[mask].tolist(), (t + "Z" for t in text.tolist()), strict=True))
-    return [cache.get(v) or _iso_one(v) for v in values]
+def _value_array(q: TransformParams, raw, reference):
+    try:
+        return tf.apply_array(raw, q.transform, reference=reference, smoother=q.smoother, width=q.width)
+    except tf.TransformError as exc:
+        raise InvalidParameterError(("query", "transform"), str(exc)) from None
 
 
 @router.get(
@@ -213,46 +256,65 @@ def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep)
             return not_modified
         if not session.snapshot.has_table(TABLE):
             raise NotFoundError(f"no time series for boundary {q.boundary!r}")
-        data = _series(session, column, q.boundary, q.site, q.product, q.start, q.end)
+        data = _cached_series(read, session, q.boundary, q.site, q.product, q.start, q.end)
         reference = None
         if q.transform == "zscore_fixed":
-            ref = _series(session, column, q.boundary, q.site, q.product, q.reference_start, q.reference_end)
-            reference = ref[column][:MAX_POINTS]
-        n = len(data["time"])
+            ref = _cached_series(
+                read, session, q.boundary, q.site, q.product, q.reference_start, q.reference_end
+            )
+            reference = ref.values[column][:MAX_POINTS]
+        n = data.n
         if n == 0 and not _exists(session, q.boundary):
             raise NotFoundError(f"no time series for boundary {q.boundary!r}")
     if n > MAX_POINTS:
         raise InvalidParameterError(("query", "end"), f"more than {MAX_POINTS} scans: narrow start/end")
-    sites = sorted(set(data["site"].tolist()))
+    sites = data.sites
     if q.site is None and len(sites) > 1:
         raise InvalidParameterError(
             ("query", "site"),
             f"boundary {q.boundary!r} is covered by several sites ({', '.join(sites)}): give site",
         )
-    columns = {
-        "time": _iso_times(data["time"]),
-        "scan_id": data["scan_id"].tolist(),
-        "value": _apply(q, data[column], reference),
-        "raw": tf.to_list(data[column]),
-        "count": tf.to_list(data["count"]),
-        "coverage_fraction": tf.to_list(data["coverage_fraction"]),
-    }
+    plain = q.transform == "none" and tf.normalise_method(q.smoother) == "none"
+    value = None if plain else _value_array(q, data.values[column], reference)
     if q.format == "csv":
         headers = dict(read.response.headers)
         headers["Content-Disposition"] = f'inline; filename="{q.boundary}_{q.product}.csv"'
+        columns = {
+            "time": json.loads(data.fragment("time")),
+            "scan_id": data.scan_id,
+            "value": tf.to_list(data.values[column] if value is None else value),
+            "raw": tf.to_list(data.values[column]),
+            "count": tf.to_list(data.values["count"]),
+            "coverage_fraction": tf.to_list(data.values["coverage_fraction"]),
+        }
         rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
         return Response(csv_bytes(list(columns), rows), media_type="text/csv", headers=headers)
-    body = {
-        "boundary": q.boundary,
-        "site": q.site or (sites[0] if sites else None),
-        "product": q.product,
-        "statistic": q.statistic,
-        "transform": q.transform,
-        "smoother": tf.normalise_method(q.smoother),
-        "width": q.width,
-        **columns,
-    }
-    return json_response(body, read.response.headers)
+    head = series_json.object_json(
+        {
+            "boundary": q.boundary,
+            "site": q.site or (sites[0] if sites else None),
+            "product": q.product,
+            "statistic": q.statistic,
+            "transform": q.transform,
+            "smoother": tf.normalise_method(q.smoother),
+            "width": q.width,
+        }
+    )
+    # The Series model's fields, in its order; column fragments are cached with the series.
+    raw = data.fragment(column)
+    body = b"".join(
+        [
+            head[:-1],
+            b',"time":', data.fragment("time"),
+            b',"scan_id":', data.fragment("scan_id"),
+            b',"value":', raw if value is None else series_json.floats_json(value),
+            b',"raw":', raw,
+            b',"count":', data.fragment("count"),
+            b',"coverage_fraction":', data.fragment("coverage_fraction"),
+            b"}",
+        ]
+    )  # fmt: skip
+    return Response(body, media_type="application/json", headers=dict(read.response.headers))
 
 
 def _exists(session, boundary: str) -> bool:
@@ -343,7 +405,7 @@ def parse_geometry(data: dict[str, Any]):
     return geom
 
 
-def check_geometry(geom) -> None:
+def check_geometry(geom, max_vertices: int) -> None:
     import numpy as np
     import shapely
 
@@ -351,8 +413,8 @@ def check_geometry(geom) -> None:
     if geom is None or geom.is_empty:
         raise InvalidParameterError(loc, "the geometry is empty")
     coords = shapely.get_coordinates(geom)
-    if len(coords) > MAX_EXTRACT_VERTICES:
-        raise PayloadTooLarge(f"the geometry has {len(coords)} vertices, more than {MAX_EXTRACT_VERTICES}")
+    if len(coords) > max_vertices:
+        raise PayloadTooLarge(f"the geometry has {len(coords)} vertices, more than {max_vertices}")
     if not np.isfinite(coords).all():
         raise InvalidParameterError(loc, "coordinates must be finite numbers (NaN or infinity found)")
     if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
@@ -388,15 +450,17 @@ def extract(request: Request, body: ExtractRequest, read: CatalogReadDep, object
     from radar_assets.lib.geo.zonal import CellLimitError, WeightCache, ZonalError
     from radar_assets.lib.timeseries.summaries import extract_geometry, summarised_sweeps
 
+    limits = read.settings.api
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_EXTRACT_BODY:
-        return _error(413, f"the request body is larger than {MAX_EXTRACT_BODY} bytes")
+    if length is not None and length.isdigit() and int(length) > limits.extract_max_body_bytes:
+        return _error(413, f"the request body is larger than {limits.extract_max_body_bytes} bytes")
     try:
         geom = parse_geometry(body.geometry)
-        check_geometry(geom)
+        check_geometry(geom, limits.extract_max_vertices)
     except PayloadTooLarge as exc:
         return _error(413, str(exc))
-    if not _extract_slots.acquire(blocking=False):
+    slots = extract_slots(request.app, limits.extract_max_concurrent)
+    if not slots.acquire(blocking=False):
         return _error(
             503, "too many extractions are running; retry shortly", {"Retry-After": str(RETRY_AFTER_S)}
         )
@@ -418,12 +482,14 @@ def extract(request: Request, body: ExtractRequest, read: CatalogReadDep, object
                         )
                     params.append(body.product)
                 tail = f' WHERE "site" = ? AND "sweep_time" >= ? AND "sweep_time" < ? AND {level} ORDER BY sweeps."sweep_time" LIMIT ?'
-                rows = session.select("sweeps", SWEEP_COLUMNS, tail, [*params, 50 * MAX_EXTRACT_SWEEPS])
+                rows = session.select(
+                    "sweeps", SWEEP_COLUMNS, tail, [*params, 50 * limits.extract_max_sweeps]
+                )
         sweeps = [s for s in summarised_sweeps(_as_table(rows)) if s["summary_product"] == body.product]
-        if len(sweeps) > MAX_EXTRACT_SWEEPS:
+        if len(sweeps) > limits.extract_max_sweeps:
             raise InvalidParameterError(
                 ("body", "end"),
-                f"{len(sweeps)} scans in the window, more than {MAX_EXTRACT_SWEEPS}: narrow start/end",
+                f"{len(sweeps)} scans in the window, more than {limits.extract_max_sweeps}: narrow start/end",
             )
         cache = request.app.state.__dict__.setdefault("extract_weights", WeightCache(max_entries=64))
         try:
@@ -432,14 +498,14 @@ def extract(request: Request, body: ExtractRequest, read: CatalogReadDep, object
                 sweeps,
                 lambda key: objects.read(key, what="a sweep's value COG", cache=False),
                 cache,
-                max_cells=MAX_EXTRACT_CELLS,
+                max_cells=limits.extract_max_cells,
             )
         except CellLimitError as exc:
             return _error(413, str(exc))
         except ZonalError as exc:
             raise InvalidParameterError(("body", "geometry"), str(exc)) from None
     finally:
-        _extract_slots.release()
+        slots.release()
     column = tf.statistic_column(body.statistic)
     raw = [p[column] for p in points]
     values = _apply(body, raw, _reference(body, raw, points))
@@ -457,6 +523,14 @@ def extract(request: Request, body: ExtractRequest, read: CatalogReadDep, object
         "points": out,
     }
     return json_response(result, {"Cache-Control": "no-store"})
+
+
+def extract_slots(app, size: int) -> threading.BoundedSemaphore:
+    """The app's extraction slots (``size`` of them, created on first use)."""
+    slots = app.state.__dict__.get("extract_slots")
+    if slots is None:
+        slots = app.state.__dict__.setdefault("extract_slots", threading.BoundedSemaphore(size))
+    return slots
 
 
 def _reference(body: ExtractRequest, raw, points) -> list[float | None] | None:

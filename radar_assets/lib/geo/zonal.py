@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from radar_assets.lib import lru_files
 from radar_assets.lib.render.grid import Grid, lonlat_to_mercator
 
 #: Bump when the weight computation changes, to invalidate every cached weight file.
@@ -311,12 +312,19 @@ class WeightCache:
 
     A memory LRU of ``max_entries`` and, when ``directory`` is given, one ``.npz`` per key on disk
     (written atomically; an unreadable file is recomputed and rewritten), so fresh processes reuse them.
-    Thread-safe.
+    The disk files are kept under ``max_bytes`` (default: ``Settings.render.weights_cache_max_bytes`` of
+    the process's environment; 0: no bound), least recently used removed first
+    (:mod:`radar_assets.lib.lru_files`). Thread-safe.
     """
 
-    def __init__(self, directory: str | Path | None = None, max_entries: int = 512):
+    def __init__(
+        self, directory: str | Path | None = None, max_entries: int = 512, max_bytes: int | None = None
+    ):
         self.directory = Path(directory) if directory is not None else None
         self.max_entries = int(max_entries)
+        if max_bytes is None and self.directory is not None:
+            max_bytes = _configured_disk_bound()
+        self.max_bytes = int(max_bytes or 0)
         self._memory: OrderedDict[str, CellWeights] = OrderedDict()
         self._lock = threading.Lock()
         self.computed = 0
@@ -337,6 +345,7 @@ class WeightCache:
             self._store(key, weights)
         else:
             self.loaded += 1
+            lru_files.touch(self._path(key))
         with self._lock:
             self._memory[key] = weights
             self._memory.move_to_end(key)
@@ -374,11 +383,23 @@ class WeightCache:
                 fh.write(buf.getvalue())
             os.replace(tmp, path)
             tmp = None
+            lru_files.evict(path.parent, self.max_bytes, "weights-*.npz")
         except OSError:
             pass  # the cache is an optimisation: a read-only or full disk only costs recomputation
         finally:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
+
+
+def _configured_disk_bound() -> int:
+    """``Settings.render.weights_cache_max_bytes`` from the environment (its default if the settings are
+    invalid: a cache bound must not fail a run that the settings validation reports elsewhere)."""
+    from radar_assets.settings import RenderSettings, SettingsError, load_settings
+
+    try:
+        return load_settings().render.weights_cache_max_bytes
+    except SettingsError:
+        return RenderSettings().weights_cache_max_bytes
 
 
 # --------------------------------------------------------------------------------------------------

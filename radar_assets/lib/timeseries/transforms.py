@@ -16,7 +16,8 @@ Missing values (SKOPE's rules)
 - The z-score's mean and standard deviation ignore missing values; the standard deviation is the
   population one (``ddof=0``, as xarray's ``std``). When it is 0 or undefined (a constant series, fewer than
   one value) every z-score is missing, not NaN or infinite.
-- Outputs are lists of Python floats or None: never NaN, so JSON never contains NaN.
+- Outputs are lists of Python floats or None: never NaN, so JSON never contains NaN. The ``*_array``
+  variants return float64 arrays with NaN for missing instead, for encoders that write NaN as ``null``.
 """
 
 from __future__ import annotations
@@ -69,16 +70,23 @@ def zscore(values: Series, reference: Series | None = None) -> list[float | None
     """Standard scores of ``values`` against the mean and population standard deviation of ``reference``
     (default: ``values`` themselves). Missing stays missing; an undefined or zero deviation gives all missing.
     """
+    return to_list(zscore_array(values, reference))
+
+
+def zscore_array(values: Series | np.ndarray, reference: Series | np.ndarray | None = None) -> np.ndarray:
+    """:func:`zscore` as a float64 array, NaN for missing."""
     x = as_array(values)
     ref = x if reference is None else as_array(reference)
     ref = ref[np.isfinite(ref)]
     if ref.size == 0:
-        return [None] * x.size
+        return np.full(x.size, np.nan)
     mean = float(ref.mean())
     std = float(np.sqrt(np.mean((ref - mean) ** 2)))
     if not math.isfinite(std) or std == 0.0:
-        return [None] * x.size
-    return to_list((x - mean) / std)
+        return np.full(x.size, np.nan)
+    out = (x - mean) / std
+    out[~np.isfinite(out)] = np.nan
+    return out
 
 
 def check_width(width: int, method: str) -> int:
@@ -112,11 +120,16 @@ def moving_average(values: Series, width: int, method: str = "trailing") -> list
     ``trailing``: output ``i`` averages inputs ``i - width + 1 .. i``; ``centred``: inputs
     ``i - h .. i + h`` with ``h = (width - 1) / 2``.
     """
+    return to_list(moving_average_array(values, width, method))
+
+
+def moving_average_array(values: Series | np.ndarray, width: int, method: str = "trailing") -> np.ndarray:
+    """:func:`moving_average` as a float64 array, NaN for missing."""
     method = normalise_method(method)
-    if method == "none":
-        return to_list(as_array(values))
-    width = check_width(width, method)
     x = as_array(values)
+    if method == "none":
+        return x
+    width = check_width(width, method)
     n = x.size
     out = np.full(n, np.nan)
     if n >= width:
@@ -127,7 +140,7 @@ def moving_average(values: Series, width: int, method: str = "trailing") -> list
         means = np.where(gaps == 0, sums / width, np.nan)
         first = width - 1 if method == "trailing" else (width - 1) // 2
         out[first : first + means.size] = means
-    return to_list(out)
+    return out
 
 
 def apply(
@@ -150,19 +163,31 @@ def apply(
     width : int
         Moving-average width (ignored for ``none``).
     """
+    return to_list(apply_array(values, transform, reference, smoother, width))
+
+
+def apply_array(
+    values: Series | np.ndarray,
+    transform: str = "none",
+    reference: Series | np.ndarray | None = None,
+    smoother: str = "none",
+    width: int = 1,
+) -> np.ndarray:
+    """:func:`apply` as a float64 array, NaN for missing (never infinite): the API encodes it directly."""
     smoother = normalise_method(smoother)
     if smoother != "none":
         check_width(width, smoother)
     if transform == "none":
-        out = to_list(as_array(values))
+        out = as_array(values).copy()
+        out[~np.isfinite(out)] = np.nan
     elif transform == "zscore_selected":
-        out = zscore(values)
+        out = zscore_array(values)
     elif transform == "zscore_fixed":
         if reference is None:
             raise TransformError("zscore_fixed needs a reference window (reference_start and reference_end)")
-        out = zscore(values, reference)
+        out = zscore_array(values, reference)
     else:
         raise TransformError(f"transform must be one of {', '.join(TRANSFORMS)} (got {transform!r})")
     if smoother == "none":
         return out
-    return moving_average(out, width, smoother)
+    return moving_average_array(out, width, smoother)
