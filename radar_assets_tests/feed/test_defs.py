@@ -159,3 +159,21 @@ def test_feed_runs_publish_and_run_in_process_per_settings(tmp_path):
     off = Settings(feed={"runs_in_process": False, "publish_in_runs": False})
     assert feed_run_options(off) == {}
     assert "run_config" not in feed_run_options(Settings(execution={"executor": "celery"}))
+
+
+def test_a_feed_run_lands_the_hour_and_publishes_it_in_one_run(tmp_path):
+    # feed.publish_in_runs: the partitioned live_echoes step and the unpartitioned catalog_snapshot step in one
+    # run; the records are queryable in the snapshot once it ends.
+    from radar_assets.defs.catalog.assets import build_catalog_snapshot
+
+    start = (time.time_ns() // 1000 // 3_600_000_000) * 3_600_000_000 + 1_000_000
+    _spool_with_records(tmp_path / "spool", start, n=50)
+    resources = _resources(tmp_path)
+    res = dg.materialize(
+        [live_echoes, build_catalog_snapshot([live_echoes])],
+        partition_key=hour_key(start),
+        resources=resources,
+    )
+    assert res.success
+    con = resources["catalog"].get_catalog().connect_readonly()
+    assert con.execute("SELECT count(*) FROM feed_records").fetchone()[0] == 50
