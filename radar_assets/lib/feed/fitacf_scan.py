@@ -85,14 +85,22 @@ def _bad(detail: str) -> RecordError:
 class _Layout:
     """The structure of one validated record: which bytes must be equal for another record to share it."""
 
-    __slots__ = ("idx", "expected", "strings", "wanted", "echo")
+    __slots__ = ("idx", "expected", "strings", "first", "wanted", "names", "echo")
 
     def __init__(self, data: bytes, runs: list[tuple[int, int]], strings, scalars, arrays):
-        self.idx = np.concatenate([np.arange(a, b, dtype=np.int32) for a, b in runs])
+        self.idx = np.concatenate([np.arange(a, b, dtype=np.intp) for a, b in runs])
         self.expected = np.frombuffer(data, np.uint8)[self.idx].tobytes()
         self.strings = strings  # (content start, NUL position) of each string scalar
-        offs = {name: scalars[name.encode()] for name in _WANTED}
-        self.wanted = [(name, _SCALAR_STRUCT[data[o - 1]], o) for name, o in offs.items()]
+        # One struct reads every wanted scalar: their types and offsets are the layout's (pad bytes between).
+        fields = sorted((scalars[name.encode()], name) for name in _WANTED)
+        fmt, pos = "<", fields[0][0]
+        for off, _name in fields:
+            code = _SCALAR_STRUCT[data[off - 1]].format[1:]
+            fmt += f"{off - pos}x{code}" if off > pos else code
+            pos = off + struct.calcsize("<" + code)
+        self.first = fields[0][0]
+        self.wanted = struct.Struct(fmt)
+        self.names = [name for _off, name in fields]
         self.echo = _echo_layout(arrays)
 
     def matches(self, data: bytes) -> bool:
@@ -255,7 +263,7 @@ class Scanner:
     of walking ~90 fields in Python. A record that matches no cached layout is walked in full.
     """
 
-    def __init__(self, max_layouts: int = 2048):  # ~8 kB each: a few MB at most
+    def __init__(self, max_layouts: int = 1024):  # ~14 kB each: ~15 MB at most
         self.max_layouts = max_layouts
         self._layouts: dict[tuple[int, int, int], list[_Layout]] = {}
         self.hits = 0
@@ -311,7 +319,7 @@ def _extract(data: bytes, layout: _Layout) -> Scanned:
                 data[a:b].decode()
             except UnicodeDecodeError:
                 raise _bad(f"string at byte {a} is not UTF-8") from None
-    v = {name: st.unpack_from(data, off)[0] for name, st, off in layout.wanted}
+    v = dict(zip(layout.names, layout.wanted.unpack_from(data, layout.first), strict=True))
     t_us = record_time_us(v)
     tfreq, noise = v["tfreq"], v["noise.sky"]
     echo = layout.echo

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from radar_assets.lib.feed.dmap_records import RecordError
 from radar_assets.lib.feed.fitacf_scan import scan_record
@@ -63,9 +63,11 @@ class Rejected(Exception):
         self.station = station
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A validated record: what the spool keeps (the compressed frame as received) plus its key fields."""
+class Accepted(NamedTuple):
+    """A validated record: what the spool keeps (the compressed frame as received) plus its key fields.
+
+    A named tuple: the listener makes thousands a second.
+    """
 
     station: str
     compressed: bytes
