@@ -306,9 +306,11 @@ class Scanner:
         layout = _Layout(data, runs, strings, scalars, arrays)
         if isinstance(layout.echo, str):
             raise RecordError("missing_fields", layout.echo)
-        if len(self._layouts) >= self.max_layouts:
+        if key not in self._layouts and len(self._layouts) >= self.max_layouts:
             self._layouts.pop(next(iter(self._layouts)))
-        self._layouts.setdefault(key, []).append(layout)
+        same = self._layouts.setdefault(key, [])
+        same.append(layout)
+        del same[:-4]  # a few layouts per (size, counts) at most: the cache stays bounded whatever arrives
         return layout
 
 
