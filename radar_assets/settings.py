@@ -213,6 +213,8 @@ class PartitionsSettings(_Part):
     @field_validator("first_day")
     @classmethod
     def _day(cls, value: str) -> str:
+        if not value.strip():  # set but empty (compose passes every variable): the default
+            return DEFAULT_FIRST_DAY
         try:
             day = datetime.strptime(value.strip(), "%Y-%m-%d").date()
         except ValueError:

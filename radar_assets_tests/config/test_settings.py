@@ -114,6 +114,9 @@ def test_partition_grid_defaults_to_the_demo(monkeypatch):
     assert load_settings().partitions.first_hour == "2013-01-01-00:00"  # follows the first day unless set
     monkeypatch.setenv("RADAR_ASSETS_PARTITIONS_FIRST_HOUR", "2024-01-01-06:00")
     assert load_settings().partitions.first_hour == "2024-01-01-06:00"
+    for part in ("DAY", "HOUR"):  # set but empty, as compose passes an unset variable: the default
+        monkeypatch.setenv(f"RADAR_ASSETS_PARTITIONS_FIRST_{part}", "")
+    assert load_settings().partitions == s.partitions
 
 
 def test_process_environment_round_trips(tmp_path, monkeypatch):
