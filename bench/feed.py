@@ -109,7 +109,7 @@ def run_daemon(args, work: Path) -> dict:
         if started.returncode != 0:
             raise RuntimeError(f"could not start the feed sensor: {started.stderr[-2000:]}")
         listener = subprocess.Popen(
-            _feed_cmd("listen", "--endpoint", endpoint, "--spool", str(spool_dir)),
+            _feed_cmd("listen", "--endpoint", endpoint, "--spool", str(spool_dir), "--segment-mb", str(args.segment_mb)),
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         procs.append(listener)
@@ -416,7 +416,12 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=5000.0, help="records per second")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of publishing")
     ap.add_argument("--stations", type=int, default=5)
-    ap.add_argument("--segment-mb", type=float, default=16.0)
+    ap.add_argument(
+        "--segment-mb",
+        type=float,
+        default=8.0,
+        help="listener segment size, both phases (a run rebuilds and re-publishes the segments that grew)",
+    )
     ap.add_argument("--poll", type=float, default=1.0, help="seconds between sensor/asset cycles")
     ap.add_argument("--drain-timeout", type=float, default=120.0)
     ap.add_argument("--baseline-seconds", type=float, default=10.0, help="0 to skip the baseline")
