@@ -13,11 +13,26 @@ Usage: ``python bench/backfill.py [--volumes 96] [--sites 2] [--baseline-volumes
 
 Prints one JSON line:
 
-* ``volumes``, ``wall_s`` (backfill launch -> published catalog), ``compute_s`` (sum of the asset steps' own
-  time, from the event log: STEP_START -> STEP_SUCCESS of raw_scans / rendered_sweeps / catalog_snapshot);
+* ``volumes``, ``wall_s`` (backfill launch -> published catalog), ``compute_s`` (the sum of the asset steps' own
+  time, from the event log: STEP_START -> STEP_SUCCESS of raw_scans / rendered_sweeps / catalog_snapshot, each a
+  wall-clock duration whatever threads the step uses; run start, code loading, queueing and sensor intervals
+  are outside every step);
 * ``overhead_fraction`` = 1 - compute_s / (wall_s x parallel runs), the share of the run slots' time not
-  spent in asset bodies (process start, code loading, queueing, sensor intervals);
-* ``volumes_per_min``, ``baseline_volumes_per_min``, ``speedup`` (their ratio, same cores).
+  spent in asset bodies (process start, code loading, queueing, sensor intervals, a slot idle because its
+  partition finished first); parallel runs = min(partitions, cores), which is the instance's
+  ``max_concurrent_runs`` (2) here, so the fraction lies in [0, 1];
+* ``volumes_per_min`` = volumes / wall_s, ``baseline_volumes_per_min`` (the baseline's volumes over its wall
+  time, ``cores`` processes), ``speedup`` (their ratio, same cores);
+* context: ``partitions``, ``runs``, ``sweeps_published``, ``size_px``, ``moments``, ``cores``,
+  ``cpu_busy_fraction`` (all cores' busy share during the backfill, from /proc/stat: other load counts too)
+  and ``loadavg`` at the end.
+
+On stderr: every run's creation, start, asset steps (start+duration) and end, in seconds after the launch,
+which shows where the wall time between the steps goes.
+
+The deployment's knobs are set through the settings' environment variables only:
+``RADAR_ASSETS_EXECUTION_EXECUTOR=in_process`` (one process per run, as the 2-core default instance runs two
+runs at once) and ``RADAR_ASSETS_PARTITIONS_FIRST_DAY`` (the grid must reach the volumes' day).
 """
 
 from __future__ import annotations
@@ -42,6 +57,7 @@ DATA = ROOT.parent / "shared" / "data" / "level2"
 SITES = ("KLOT", "KCRP", "KTLX", "KLBB")
 START = datetime(2021, 6, 25, 0, 0, 0, tzinfo=UTC)
 STEPS = ("raw_scans", "rendered_sweeps", "catalog_snapshot")
+FIRST_DAY = "2021-06-01"
 
 
 def real_volumes() -> list[Path]:
@@ -68,21 +84,65 @@ def build_archive(folder: Path, n: int, sites: list[str]) -> tuple[list[str], li
     return sorted(partitions), used
 
 
-def step_seconds(instance, run_ids: set[str]) -> float:
+def step_seconds(instance, run_ids: set[str], t0: float | None = None) -> tuple[float, list[str]]:
+    """Sum of the asset steps' own time (STEP_START -> STEP_SUCCESS), and a timeline of every run
+    (seconds after ``t0``, a wall-clock timestamp) for the report on stderr."""
     import dagster as dg
 
     total = 0.0
+    timeline = []
     for run_id in run_ids:
         started: dict[str, float] = {}
+        marks: list[str] = []
+        record = instance.get_run_record_by_id(run_id)
         for entry in instance.all_logs(run_id):
             event = entry.dagster_event
-            if event is None or event.step_key not in STEPS:
+            if event is None:
+                continue
+            at = entry.timestamp - (t0 or 0.0)
+            if event.event_type in (dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS):
+                marks.append(f"{event.event_type.value}@{at:.1f}")
+            if event.step_key not in STEPS:
                 continue
             if event.event_type == dg.DagsterEventType.STEP_START:
                 started[event.step_key] = entry.timestamp
             elif event.event_type == dg.DagsterEventType.STEP_SUCCESS and event.step_key in started:
-                total += entry.timestamp - started.pop(event.step_key)
-    return total
+                took = entry.timestamp - started.pop(event.step_key)
+                total += took
+                marks.append(f"{event.step_key}:{at - took:.1f}+{took:.1f}")
+        created = record.create_timestamp.timestamp() - (t0 or 0.0)
+        tags = record.dagster_run.tags
+        name = tags.get("dagster/partition") or ",".join(
+            k.to_user_string() for k in record.dagster_run.asset_selection or ()
+        )
+        timeline.append(f"{created:7.1f} created {name}: " + " ".join(marks))
+    return total, sorted(timeline, key=lambda line: float(line.split()[0]))
+
+
+def failures(instance) -> list[str]:
+    """The error of every failed run (step failures and run-level errors), for a failed backfill."""
+    import dagster as dg
+
+    out = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])):
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is not None and event.event_type in (
+                dg.DagsterEventType.STEP_FAILURE,
+                dg.DagsterEventType.RUN_FAILURE,
+                dg.DagsterEventType.ENGINE_EVENT,
+            ):
+                info = getattr(event.event_specific_data, "error", None)
+                if info is not None or event.event_type != dg.DagsterEventType.ENGINE_EVENT:
+                    out.append(f"{run.tags.get('dagster/partition')}: {event.message} {info or ''}")
+    return out
+
+
+def cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat (idle and iowait count as idle)."""
+    fields = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
 
 
 def run_backfill(
@@ -114,6 +174,8 @@ def run_backfill(
         DAGSTER_HOME=str(instance_dir),
         RADAR_ASSETS_SOURCE_URL=str(work / "archive"),
         RADAR_ASSETS_EXECUTION_EXECUTOR="in_process",
+        # The site x day grid starts at this setting's day; the bench's volumes are of 2021-06-25.
+        RADAR_ASSETS_PARTITIONS_FIRST_DAY=FIRST_DAY,
     )
     sites = sorted({p.split("|")[1] for p in partitions})
     added = Process("sites", [str(BIN / "radar-assets"), "sites", "add", *sites], env, logs)
@@ -135,6 +197,8 @@ def run_backfill(
             "title": "bench/backfill.py",
         }
         started = time.monotonic()
+        started_wall = time.time()
+        busy0, total0 = cpu_times()
         launched = graphql(port, LAUNCH_BACKFILL, {"params": params})["data"]["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
 
@@ -154,16 +218,26 @@ def run_backfill(
                 return backfill.status != BulkActionStatus.REQUESTED and backfill
 
             backfill = wait_until(finished, 7200, "the backfill", processes, every=1)
-            assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
+            if backfill.status != BulkActionStatus.COMPLETED_SUCCESS:
+                sys.exit(f"backfill {backfill.status.value}:\n" + "\n".join(failures(instance)))
             wait_until(published, 600, "the published catalog", processes, every=1)
             wall = time.monotonic() - started
+            busy1, total1 = cpu_times()
             runs = {r.run_id for r in instance.get_runs()}
-            compute = step_seconds(instance, runs)
+            compute, timeline = step_seconds(instance, runs, started_wall)
             _, [(sweeps,)] = query_readonly(snapshot, "select count(*) from sweeps")
             _, [(scans,)] = query_readonly(snapshot, "select count(*) from scans")
     finally:
         stop_all(reversed(processes))
-    return {"wall_s": wall, "compute_s": compute, "sweeps": sweeps, "scans": scans, "runs": len(runs)}
+    print("\n".join(["run timeline (s after launch):", *timeline]), file=sys.stderr)
+    return {
+        "wall_s": wall,
+        "compute_s": compute,
+        "sweeps": sweeps,
+        "scans": scans,
+        "runs": len(runs),
+        "cpu_busy_fraction": (busy1 - busy0) / max(total1 - total0, 1.0),
+    }
 
 
 def baseline_one(args: tuple[str, int, list[str]]) -> float:
@@ -239,6 +313,8 @@ def main() -> None:
                 "size_px": args.size,
                 "moments": moments,
                 "cores": cores,
+                "cpu_busy_fraction": round(result["cpu_busy_fraction"], 3),
+                "loadavg": Path("/proc/loadavg").read_text().split()[:3],
             }
         )
     )
