@@ -2,16 +2,22 @@
 
 Builds a catalog of ``--boundaries`` (102) boundaries x ``--days`` (30) days x 288 scans of ``timeseries``
 rows (the asset's schema; 881,280 rows by default, one Parquet partition per site-day as the asset writes
-them) and publishes it; serves it with ``radar-assets api`` (uvicorn) in a subprocess and drives it from
-another process with the load generator of ``bench/api_load.py`` (asyncio + aiohttp) at ``--concurrency``
-for ``--duration`` seconds per phase:
+them) and publishes it; serves it with ``radar-assets api`` (uvicorn, one worker) in a subprocess and drives
+it from another process with the load generator of ``bench/api_load.py`` (asyncio + aiohttp, on the same
+cores) at ``--concurrency`` for ``--duration`` seconds per phase:
 
 1. ``/health`` -- the baseline (same server, no query);
 2. ``/timeseries?boundary=<random>&site=KLOT&start=<day 1>&end=<day 31>&transform=zscore_selected&smoother=trailing&width=12``
-   -- 8,640 points per answer, statistic, z-score and moving average applied.
+   -- 8,640 points per answer, statistic, z-score and moving average applied. The server keeps decoded
+   series in its memory LRU (``RADAR_ASSETS_API_TIMESERIES_CACHE_BYTES``, default 256 MiB, which holds all
+   102 series): after the load generator's 2 s warm-up most requests are warm (query skipped; transforms
+   and the value column's JSON still computed per request);
+3. the same requests against a second server started with ``RADAR_ASSETS_API_TIMESERIES_CACHE_BYTES=0``:
+   every request cold (DuckDB query, ISO times, every column encoded).
 
 Prints one JSON line: ``{"rows", "points_per_request", "health_p50_ms", "health_p99_ms", "timeseries_p50_ms",
-"timeseries_p99_ms", "p99_ratio", "timeseries_rps", "errors", ...}``. Target: ``timeseries_p99_ms`` <= 50.
+"timeseries_p99_ms", "p99_ratio", "timeseries_rps", "uncached_p50_ms", "uncached_p99_ms", "uncached_rps",
+"errors", ...}``. Target: ``timeseries_p99_ms`` <= 50.
 """
 
 from __future__ import annotations
@@ -80,7 +86,7 @@ def build(root: Path, boundaries: int, days: int) -> dict:
             "publish_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
 
 
-def load_process(base: str, ids: list[str], days: int, duration: float, concurrency: int, out) -> None:
+def load_process(base: str, ids: list[str], days: int, duration: float, concurrency: int, health: bool, out):
     import asyncio
 
     from api_load import _drive
@@ -88,7 +94,7 @@ def load_process(base: str, ids: list[str], days: int, duration: float, concurre
     end = (START + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
     begin = START.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def health(rng: random.Random) -> str:
+    def health_url(rng: random.Random) -> str:
         return "/health"
 
     def series(rng: random.Random) -> str:
@@ -97,17 +103,42 @@ def load_process(base: str, ids: list[str], days: int, duration: float, concurre
             "&transform=zscore_selected&smoother=trailing&width=12"
         )
 
-    out.put(
-        {
-            "health": asyncio.run(_drive(base, health, duration, concurrency)),
-            "timeseries": asyncio.run(_drive(base, series, duration, concurrency)),
-        }
-    )
+    result = {"timeseries": asyncio.run(_drive(base, series, duration, concurrency))}
+    if health:
+        result["health"] = asyncio.run(_drive(base, health_url, duration, concurrency))
+    out.put(result)
+
+
+def serve_and_load(workdir: Path, built: dict, args, env_extra: dict, health: bool) -> dict:
+    """Start ``radar-assets api`` on the catalog, run the load phases from another process, stop it."""
+    from api_load import _wait_ready, free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "RADAR_ASSETS_HOME": str(workdir), **env_extra}
+    cmd = [sys.executable, "-c", "from radar_assets.cli.api import api; api()", "--port", str(port),
+           "--log-level", "warning"]  # fmt: skip
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        _wait_ready(base, server)
+        queue: mp.Queue = mp.get_context("spawn").Queue()
+        loader = mp.get_context("spawn").Process(
+            target=load_process,
+            args=(base, built["ids"], args.days, args.duration, args.concurrency, health, queue),
+        )
+        loader.start()
+        result = queue.get(timeout=4 * args.duration + 120)
+        loader.join(30)
+        return result
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def main() -> None:
-    from api_load import _wait_ready, free_port
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--boundaries", type=int, default=102)
     parser.add_argument("--days", type=int, default=30)
@@ -116,32 +147,15 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="timeseries-load-"))
-    server = None
     try:
         built = build(workdir, args.boundaries, args.days)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "RADAR_ASSETS_HOME": str(workdir)}
-        cmd = [sys.executable, "-c", "from radar_assets.cli.api import api; api()", "--port", str(port),
-               "--log-level", "warning"]  # fmt: skip
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        _wait_ready(base, server)
-        queue: mp.Queue = mp.get_context("spawn").Queue()
-        loader = mp.get_context("spawn").Process(
-            target=load_process, args=(base, built["ids"], args.days, args.duration, args.concurrency, queue)
+        cached = serve_and_load(workdir, built, args, {}, health=True)
+        uncached = serve_and_load(
+            workdir, built, args, {"RADAR_ASSETS_API_TIMESERIES_CACHE_BYTES": "0"}, False
         )
-        loader.start()
-        result = queue.get(timeout=4 * args.duration + 120)
-        loader.join(30)
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
         shutil.rmtree(workdir, ignore_errors=True)
-    h, t = result["health"], result["timeseries"]
+    h, t, u = cached["health"], cached["timeseries"], uncached["timeseries"]
     line = {
         "rows": built["rows"],
         "points_per_request": SCANS_PER_DAY * args.days,
@@ -151,13 +165,17 @@ def main() -> None:
         "timeseries_p99_ms": round(t["p99_ms"], 2),
         "p99_ratio": round(t["p99_ms"] / h["p99_ms"], 2) if h["p99_ms"] else None,
         "timeseries_rps": round(t["rps"], 1),
-        "errors": h["errors"] + t["errors"],
+        "uncached_p50_ms": round(u["p50_ms"], 2),
+        "uncached_p99_ms": round(u["p99_ms"], 2),
+        "uncached_rps": round(u["rps"], 1),
+        "errors": h["errors"] + t["errors"] + u["errors"],
         "concurrency": args.concurrency,
         "duration_s": args.duration,
         "generate_s": built["generate_s"],
         "publish_s": built["publish_s"],
+        "loadavg_1m": round(os.getloadavg()[0], 2),
     }
-    samples = h["error_samples"] + t["error_samples"]
+    samples = h["error_samples"] + t["error_samples"] + u["error_samples"]
     if samples:
         print("error samples: " + " | ".join(samples), file=sys.stderr)
     print(json.dumps(line))
