@@ -8,17 +8,22 @@ Usage: ``python bench/partition_scale.py [--sites 160] [--years 3] [--postgres] 
    requests are created and queued, as in production, but never executed, so nothing else loads the machine.
 2. ``radar-assets sites add`` with all the sites in one command (the first N ids of the NEXRAD/TDWR site table),
    timed as a whole process (``add_sites_s``, includes the interpreter start), then once more (must add none).
-3. ``dagster-daemon run`` and ``dagster-webserver`` on a free port against ``workspace.yaml``.
+3. ``dagster-webserver`` on a free port against ``workspace.yaml``; ``dagster-daemon run`` after (a) and (b).
 4. (a) The UI's own ``PartitionHealthQuery`` (copied from the webserver's bundle: partition keys per dimension
    and ``assetPartitionStatuses``) for ``raw_scans``, ``--repeats`` times: ``status_query_p50_s`` / ``_p95_s``.
    (b) Headless Debian Chromium through Playwright opens the ``raw_scans`` asset page, clicks "Materialize…" and
-   waits until the partition dialog's launch button is enabled (``dialog_s``, click -> usable; the slowest
+   waits until the partition dialog's launch button is enabled (``dialog_s``, click -> usable; ``dialog_open_s``
+   click -> both dimensions' selectors shown; ``dialog_browser_busy_s`` the renderer's main-thread time; the slowest
    GraphQL answers while the dialog opened are ``dialog_slowest_queries``).
    (c) The source archive is a local folder with ``--volumes-per-site`` Level 2 keys per site for today
    (hard links to one real volume of ``../shared/data/level2``), so the source sensor's first tick lists every
    site's prefixes and requests a run per site; ``sensor_tick_s`` is the longest tick of
-   ``raw_scans_source_sensor`` in the instance's tick records after ``--ticks`` ticks, against the daemon's
-   sensor time limit (``sensor_limit_s``). The automation sensors (condition evaluation over every partition)
+   ``raw_scans_source_sensor`` in the instance's tick records after ``--ticks`` ticks (evaluation plus the
+   daemon creating and queueing one run per request), against the daemon's sensor time limit
+   (``sensor_limit_s``, the gRPC timeout of the evaluation). ``sensor_eval_s`` is the sensor body alone, the part
+   that limit bounds, run once in a separate process on the same instance and archive before the daemon starts;
+   every site has new keys, so ``sensor_eval_requests`` is the number of sites one evaluation reached.
+   ``sensor_tick_met``: that evaluation stays within the limit *and* reaches every site. The automation sensors (condition evaluation over every partition)
    tick in the same daemon; their longest tick is ``automation_tick_s``.
 5. The baseline, in the same run and the same way: (a) and (b) with ``--baseline-sites`` sites on the same
    instance type and grid (the 2-site demo scale; ``dialog_ratio`` = dialog_s / baseline_dialog_s).
@@ -174,6 +179,30 @@ def build_archive(folder: Path, sites: list[str], per_site: int, today: date) ->
     return n
 
 
+SENSOR_EVAL = """
+import json, time
+import dagster as dg
+from radar_assets.definitions import build_definitions
+defs = build_definitions()
+sensor = defs.get_sensor_def({name!r})
+with dg.DagsterInstance.get() as instance:
+    context = dg.build_sensor_context(instance=instance, resources={{"source": defs.resources["source"]}})
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = sensor(context)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(json.dumps({{"wall_s": wall, "cpu_s": cpu, "requests": len(result.run_requests or [])}}))
+"""
+
+
+def sensor_evaluation(env: dict[str, str]) -> dict:
+    """The source sensor's body on the instance (what the daemon's time limit bounds), in a fresh interpreter."""
+    code = SENSOR_EVAL.format(name=SOURCE_SENSOR)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"sensor evaluation failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def timed_sites_add(env: dict[str, str], sites: list[str], log: Path) -> tuple[float, str]:
     from radar_assets_tests.deployment.processes import BIN
 
@@ -235,28 +264,51 @@ def dialog_seconds(port: int, n_sites: int, shots: Path | None = None) -> dict:
             page.wait_for_function(
                 "b => !b.disabled", arg=button.element_handle(), timeout=120_000
             )  # enabled once the asset's definition loaded
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+
+            def main_thread_s() -> float:  # the renderer's main-thread busy time (scripts, layout, paint)
+                return next(
+                    m["value"]
+                    for m in cdp.send("Performance.getMetrics")["metrics"]
+                    if m["name"] == "TaskDuration"
+                )
+
             graphql_times.clear()
+            busy = main_thread_s()
             started = time.perf_counter()
-            button.click()
-            dialog = page.get_by_role("dialog")
-            dialog.get_by_text("Partition selection").wait_for(timeout=180_000)
-            # Usable: both dimensions' selectors rendered; the user picks every site and the latest day...
-            every_site = dialog.get_by_role("button", name="All", exact=True).last
-            latest_day = dialog.get_by_role("button", name="Latest", exact=True).first
-            every_site.wait_for(state="visible", timeout=180_000)
-            opened = time.perf_counter() - started
-            every_site.click(timeout=180_000)
-            latest_day.click(timeout=180_000)
-            # ...and the dialog counts the selection and enables its launch button.
-            dialog.get_by_text(f"{n_sites} partitions", exact=True).wait_for(timeout=180_000)
-            launch = dialog.get_by_role("button", name="Launch", exact=False).last
-            page.wait_for_function("b => !b.disabled", arg=launch.element_handle(), timeout=180_000)
+            try:
+                button.click()
+                dialog = page.get_by_role("dialog")
+                dialog.get_by_text("Partition selection").wait_for(timeout=180_000)
+                # Usable: both dimensions' selectors rendered; the user picks every site and the latest day...
+                every_site = dialog.get_by_role("button", name="All", exact=True).last
+                latest_day = dialog.get_by_role("button", name="Latest", exact=True).first
+                every_site.wait_for(state="visible", timeout=180_000)
+                opened = time.perf_counter() - started
+                every_site.click(timeout=180_000)
+                latest_day.click(timeout=180_000)
+                # ...and the dialog counts the selection and enables its launch button.
+                dialog.get_by_text(f"{n_sites} partitions", exact=True).wait_for(timeout=180_000)
+                launch = dialog.get_by_role("button", name="Launch", exact=False).last
+                page.wait_for_function("b => !b.disabled", arg=launch.element_handle(), timeout=180_000)
+            except Exception:
+                if shots:
+                    page.screenshot(path=str(shots.with_name("dialog-failed.png")))
+                raise
             elapsed = time.perf_counter() - started
+            busy = main_thread_s() - busy
             label = launch.inner_text().strip()
             if shots:
                 page.screenshot(path=str(shots))
             slowest = sorted(graphql_times, key=lambda t: -t[1])[:3]
-            return {"dialog_s": elapsed, "open_s": opened, "launch_label": label, "slowest_queries": slowest}
+            return {
+                "dialog_s": elapsed,
+                "open_s": opened,
+                "browser_busy_s": busy,
+                "launch_label": label,
+                "slowest_queries": slowest,
+            }
         finally:
             browser.close()
 
@@ -311,15 +363,13 @@ def measure(args, work: Path, n_sites: int, storage: dict | None, *, sensor: boo
     if not added.startswith(f"added {n_sites} site(s)") or not again.startswith("added 0 site(s)"):
         raise RuntimeError(f"sites add: {added[:200]!r} then {again[:200]!r}")
 
+    evaluation = sensor_evaluation(env) if sensor else None
     port = free_port()
     workspace = str(ROOT / "workspace.yaml")
     processes = [
         Process("webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace],
                 env, logs),
     ]  # fmt: skip
-    if sensor:
-        processes.append(Process("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], env, logs))
-    daemon_started = time.monotonic()
     try:
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/server_info"), 300, "the webserver", processes)
         status_query_times(port, 1)  # warm-up: the code location's first answer
@@ -339,17 +389,26 @@ def measure(args, work: Path, n_sites: int, storage: dict | None, *, sensor: boo
             ),
             "dialog_s": round(dialog["dialog_s"], 2),
             "dialog_open_s": round(dialog["open_s"], 2),
+            "dialog_browser_busy_s": round(dialog["browser_busy_s"], 2),
             "dialog_launch_label": dialog["launch_label"],
             "dialog_slowest_queries": [[name, round(t, 2)] for name, t in dialog["slowest_queries"]],
         }
         if sensor:
+            # The daemon starts only now: its first ticks (listing, run creation, the automation sensors' first
+            # evaluation) would otherwise compete with (a) and (b) for the same cores.
+            processes.append(
+                Process("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], env, logs)
+            )
+            daemon_started = time.monotonic()
             result["source_keys"] = keys
             limit = float(default_sensor_grpc_timeout())
 
             def ticked():
                 return len(sensor_ticks(port, SOURCE_SENSOR)) >= args.ticks
 
-            wait_until(ticked, 120 + 70 * args.ticks, f"{args.ticks} source sensor ticks", processes, every=5)
+            wait_until(
+                ticked, 600 + 120 * args.ticks, f"{args.ticks} source sensor ticks", processes, every=5
+            )
             ticks = sensor_ticks(port, SOURCE_SENSOR)
             durations = [t["endTimestamp"] - t["timestamp"] for t in ticks]
             automation = [
@@ -357,7 +416,11 @@ def measure(args, work: Path, n_sites: int, storage: dict | None, *, sensor: boo
                 for name in AUTOMATION_SENSORS
                 for t in sensor_ticks(port, name)
             ]
+            runs = queued_runs(instance_dir)
             result.update(
+                sensor_eval_s=round(evaluation["wall_s"], 2),
+                sensor_eval_cpu_s=round(evaluation["cpu_s"], 2),
+                sensor_eval_requests=evaluation["requests"],
                 sensor_tick_s=round(max(durations), 2),
                 sensor_ticks=[round(d, 2) for d in durations],
                 sensor_tick_statuses=sorted({t["status"] for t in ticks}),
@@ -365,7 +428,8 @@ def measure(args, work: Path, n_sites: int, storage: dict | None, *, sensor: boo
                 automation_tick_s=round(max(automation, default=0.0), 2),
                 daemon_s=round(time.monotonic() - daemon_started),
             )
-            result["queued_runs"] = queued_runs(instance_dir)
+            result["queued_runs"] = runs
+            result["tick_s_per_run"] = round(max(durations) / max(runs, 1), 2)
     finally:
         stop_all(reversed(processes))
     return result
@@ -384,7 +448,7 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=3)
     parser.add_argument("--postgres", action="store_true", help="Postgres instance storage (fresh database)")
     parser.add_argument("--repeats", type=int, default=20, help="status query repetitions")
-    parser.add_argument("--ticks", type=int, default=3, help="source sensor ticks to wait for")
+    parser.add_argument("--ticks", type=int, default=2, help="source sensor ticks to wait for")
     parser.add_argument(
         "--volumes-per-site", type=int, default=12, help="new archive keys per site for the sensor"
     )
@@ -416,7 +480,10 @@ def main() -> None:
         dialog_ratio=round(result["dialog_s"] / baseline["dialog_s"], 2),
         status_query_met=result["status_query_p95_s"] <= STATUS_TARGET_S,
         dialog_met=result["dialog_s"] <= DIALOG_TARGET_S,
-        sensor_tick_met=result["sensor_tick_s"] <= result["sensor_limit_s"],
+        # Within the limit means: one evaluation lists every site (the listing budget stops a pass early and the
+        # next pass starts again from the first site, so sites a pass never reaches are never requested).
+        sensor_tick_met=result["sensor_eval_s"] <= result["sensor_limit_s"]
+        and result["sensor_eval_requests"] == result["sites"],
         load_avg=load_avg(),
     )
     print(json.dumps(result))
