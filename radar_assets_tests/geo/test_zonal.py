@@ -202,7 +202,7 @@ def test_weight_cache_reuses_and_invalidates(tmp_path, illinois_counties):
     assert broken.computed == 1
 
 
-def test_weight_cache_on_disk_is_bounded_least_recently_used_first(tmp_path, illinois_counties, monkeypatch):
+def test_weight_cache_on_disk_is_bounded_least_recently_used_first(tmp_path, illinois_counties):
     grid = Grid(west=-9_900_000.0, north=5_200_000.0, pixel=1000.0, width=300, height=300)
     wkbs = [shapely.to_wkb(illinois_counties[name]) for name in ("DuPage", "Cook", "Will")]
     probe = WeightCache(tmp_path / "probe", max_bytes=0)
@@ -217,8 +217,15 @@ def test_weight_cache_on_disk_is_bounded_least_recently_used_first(tmp_path, ill
     left = {p.name for p in (tmp_path / "bounded").glob("weights-*.npz")}
     assert left == {f"weights-{weights_key(grid, w)}.npz" for w in (wkbs[0], wkbs[2])}
     assert first.size > 0 and second.size > 0
-    monkeypatch.setenv("RADAR_ASSETS_RENDER_WEIGHTS_CACHE_MAX_BYTES", "12345")
-    assert WeightCache(tmp_path / "bounded").max_bytes == 12345  # the setting is the default bound
+
+
+def test_the_zonal_resource_bounds_the_weights_cache_by_the_setting(tmp_path):
+    from radar_assets.defs.timeseries import build_defs
+    from radar_assets.settings import load_settings
+
+    settings = load_settings(home=str(tmp_path), render={"weights_cache_max_bytes": 12345})
+    zonal = build_defs(settings).resources["zonal"]
+    assert zonal.weight_cache().max_bytes == 12345
 
 
 def test_float_cog_reads_values_with_nan_nodata():

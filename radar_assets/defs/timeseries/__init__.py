@@ -13,5 +13,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     cache = str(lookups.parent / "zonal-weights") if lookups is not None else None
     return dg.Definitions(
         assets=[build_timeseries_summaries(partitions_for(settings))],
-        resources={"zonal": ZonalResource(cache_dir=cache)},
+        resources={
+            "zonal": ZonalResource(cache_dir=cache, max_bytes=settings.render.weights_cache_max_bytes)
+        },
     )

@@ -28,9 +28,10 @@ class ZonalResource(dg.ConfigurableResource):
     """Where coverage weights are cached on disk (None: memory only)."""
 
     cache_dir: str | None = Field(default=None, description="Folder of cached coverage weights")
+    max_bytes: int = Field(default=0, description="Size bound of the folder, LRU (0: no bound)")
 
     def weight_cache(self) -> WeightCache:
-        return WeightCache(self.cache_dir)
+        return WeightCache(self.cache_dir, max_bytes=self.max_bytes)
 
 
 def inconsistent_rows(rows: list[dict]) -> list[str]:

@@ -312,8 +312,8 @@ class WeightCache:
 
     A memory LRU of ``max_entries`` and, when ``directory`` is given, one ``.npz`` per key on disk
     (written atomically; an unreadable file is recomputed and rewritten), so fresh processes reuse them.
-    The disk files are kept under ``max_bytes`` (default: ``Settings.render.weights_cache_max_bytes`` of
-    the process's environment; 0: no bound), least recently used removed first
+    The disk files are kept under ``max_bytes`` (``Settings.render.weights_cache_max_bytes`` in the
+    platform, passed by the ``zonal`` resource; 0 or None: no bound), least recently used removed first
     (:mod:`radar_assets.lib.lru_files`). Thread-safe.
     """
 
@@ -322,8 +322,6 @@ class WeightCache:
     ):
         self.directory = Path(directory) if directory is not None else None
         self.max_entries = int(max_entries)
-        if max_bytes is None and self.directory is not None:
-            max_bytes = _configured_disk_bound()
         self.max_bytes = int(max_bytes or 0)
         self._memory: OrderedDict[str, CellWeights] = OrderedDict()
         self._lock = threading.Lock()
@@ -389,17 +387,6 @@ class WeightCache:
         finally:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
-
-
-def _configured_disk_bound() -> int:
-    """``Settings.render.weights_cache_max_bytes`` from the environment (its default if the settings are
-    invalid: a cache bound must not fail a run that the settings validation reports elsewhere)."""
-    from radar_assets.settings import RenderSettings, SettingsError, load_settings
-
-    try:
-        return load_settings().render.weights_cache_max_bytes
-    except SettingsError:
-        return RenderSettings().weights_cache_max_bytes
 
 
 # --------------------------------------------------------------------------------------------------
