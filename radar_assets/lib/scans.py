@@ -11,6 +11,7 @@ Invariants
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -147,6 +148,7 @@ class NewSources:
     errors: dict[str, str] = field(default_factory=dict)
     listed: int = 0
     out_of_time: bool = False
+    resume_site: str | None = None  # the first site whose listing did not finish in this pass
 
 
 def _streams(site: str, day: str, level3_products: Iterable[str]) -> list[tuple[str, str, int]]:
@@ -155,6 +157,74 @@ def _streams(site: str, day: str, level3_products: Iterable[str]) -> list[tuple[
     stamp = day.replace("-", "_")
     streams += [(p, level3_prefix(site, p) + stamp + "_", 3) for p in level3_products]
     return streams
+
+
+@dataclass
+class _SiteListing:
+    marks: dict[str, dict[str, str]]
+    found: dict[str, list[str]] = field(default_factory=dict)
+    complete: set[str] = field(default_factory=set)
+    listed: int = 0
+    finished: bool = True
+    error: str | None = None
+
+
+class _Budget:
+    """The pass's shared deadline and key count: a listing may stop for time only once the pass listed a key."""
+
+    def __init__(self, budget_s: float, clock: Callable[[], float]):
+        self.clock = clock
+        self.deadline = clock() + budget_s
+        self.listed = 0
+        self._lock = threading.Lock()
+
+    def count(self) -> None:
+        with self._lock:
+            self.listed += 1
+
+    def over(self) -> bool:
+        return self.listed > 0 and self.clock() > self.deadline
+
+
+def _list_site(
+    site: str,
+    days: list[str],
+    marks: dict[str, dict[str, str]],
+    products: list[str],
+    level2: ObjectStore,
+    level3: ObjectStore,
+    budget: _Budget,
+) -> _SiteListing:
+    out = _SiteListing(marks={d: dict(st) for d, st in marks.items()})
+    try:
+        for day in days:
+            day_marks = out.marks.setdefault(day, {})
+            for stream, prefix, level in _streams(site, day, products):
+                if budget.over():
+                    out.finished = False
+                    break
+                store = level2 if level == 2 else level3
+                for key, _size in store.list_objects(prefix, start_after=day_marks.get(stream)):
+                    if budget.over():
+                        out.finished = False
+                        break
+                    budget.count()
+                    out.listed += 1
+                    day_marks[stream] = key
+                    try:
+                        parsed = parse_key(key)
+                    except KeyParseError:
+                        continue
+                    if parsed.level == level and parsed.site == site and parsed.partition_day == day:
+                        out.found.setdefault(site_day(site, day), []).append(key)
+                if not out.finished:
+                    break
+            if not out.finished:
+                break
+            out.complete.add(site_day(site, day))
+    except Exception as exc:  # a listing failure is a property of this site's source: keep its marks
+        out.error = f"listing {site} in {level2.url}: {type(exc).__name__}: {exc}"
+    return out
 
 
 def list_new_sources(
@@ -166,7 +236,8 @@ def list_new_sources(
     level3: ObjectStore | None = None,
     level3_products: Iterable[str] = DEFAULT_LEVEL3_PRODUCTS,
     budget_s: float = 40.0,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] | None = None,
+    workers: int = 1,
 ) -> NewSources:
     """List the source keys added after each site-day stream's watermark, within a time budget.
 
@@ -175,53 +246,48 @@ def list_new_sources(
     costs one request per stream plus one per 1000 new keys. The archive appends keys in time order, which
     is what makes a key watermark sufficient; a rewritten object is picked up by the daily finalisation run.
 
-    When ``clock()`` passes ``budget_s`` the pass stops after the current key, with the watermarks of
-    everything listed so far: the next pass continues from there (``out_of_time`` is then true). At least
-    one key is always listed, so repeated passes always progress.
+    Sites are listed in the given order by ``workers`` threads (a listing mostly waits on the network). When
+    ``clock()`` passes ``budget_s`` every listing stops after its current key, with the watermarks of
+    everything listed so far, and sites not started are left: the next pass continues from
+    ``resume_site`` (``out_of_time`` is then true). The first site always lists at least one key, so
+    repeated passes always progress.
     """
     level3 = level3 or level2
     products = list(level3_products)
-    deadline = clock() + budget_s
+    days = list(days)
+    order = list(sites)
+    budget = _Budget(budget_s, clock or time.monotonic)
     out = NewSources(marks={site: {d: dict(st) for d, st in days_.items()} for site, days_ in marks.items()})
-    for site in sites:
-        site_marks = {d: dict(st) for d, st in out.marks.get(site, {}).items()}
-        found: dict[str, list[str]] = {}
-        complete: set[str] = set()
-        listed = 0
-        try:
-            for day in days:
-                day_marks = site_marks.setdefault(day, {})
-                finished = True
-                for stream, prefix, level in _streams(site, day, products):
-                    store = level2 if level == 2 else level3
-                    for key, _size in store.list_objects(prefix, start_after=day_marks.get(stream)):
-                        if (out.listed + listed) and clock() > deadline:
-                            finished = False
-                            break
-                        listed += 1
-                        day_marks[stream] = key
-                        try:
-                            parsed = parse_key(key)
-                        except KeyParseError:
-                            continue
-                        if parsed.level == level and parsed.site == site and parsed.partition_day == day:
-                            found.setdefault(site_day(site, day), []).append(key)
-                    if not finished:
-                        break
-                if finished:
-                    complete.add(site_day(site, day))
-                else:
-                    out.out_of_time = True
-                    break
-        except Exception as exc:  # a listing failure is a property of this site's source: keep its marks
-            out.errors[site] = f"listing {site} in {level2.url}: {type(exc).__name__}: {exc}"
+
+    def run(index: int) -> _SiteListing | None:
+        site = order[index]
+        if index and budget.clock() > budget.deadline:
+            return None  # not started: the next pass begins here
+        return _list_site(site, days, out.marks.get(site, {}), products, level2, level3, budget)
+
+    if workers > 1 and len(order) > 1:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="list-sources") as pool:
+            results = list(pool.map(run, range(len(order))))
+    else:
+        results = []
+        for index in range(len(order)):
+            results.append(run(index))
+            if results[-1] is not None and not results[-1].finished:
+                results += [None] * (len(order) - index - 1)
+                break
+    for site, result in zip(order, results, strict=True):
+        if result is None or not result.finished:
+            out.out_of_time = True
+            out.resume_site = out.resume_site or site
+        if result is None:
             continue
-        out.marks[site] = {d: st for d, st in site_marks.items() if st}
-        out.found.update(found)
-        out.complete |= complete
-        out.listed += listed
-        if out.out_of_time:
-            break
+        out.listed += result.listed
+        if result.error is not None:
+            out.errors[site] = result.error
+            continue
+        out.marks[site] = {d: st for d, st in result.marks.items() if st}
+        out.found.update(result.found)
+        out.complete |= result.complete
     return out
 
 

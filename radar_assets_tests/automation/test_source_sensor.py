@@ -6,6 +6,7 @@ import itertools
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import dagster as dg
 import pytest
@@ -89,15 +90,41 @@ def test_sensor_requests_each_site_day_once_when_complete_across_budgeted_ticks(
         requested += [(ticks, r) for r in requests]
         if not json.loads(cursor)["pending"] and len(requested) == 2:
             break
-    # KLOT's first key is found on tick 1, but KLOT is requested once, when its listing is complete.
-    assert [(t, r.partition_key) for t, r in requested] == [(8, f"{DAY}|KLOT"), (11, f"{DAY}|KTLX")]
+    # Tick 1 lists KFWS (empty) and has no time left to start KLOT; ticks 2-9 list KLOT's 8 keys, one each;
+    # KLOT is requested once, on tick 10, when its listing is complete. Each tick resumes at the site where
+    # the last one stopped, so KTLX is listed next (ticks 10-13) and requested on tick 14.
+    assert [(t, r.partition_key) for t, r in requested] == [(10, f"{DAY}|KLOT"), (14, f"{DAY}|KTLX")]
     assert json.loads(cursor)["marks"]["KLOT"][DAY]["L2"] == _volumes("KLOT", 8)[-1]
     # Quiet archive: nothing more. A new volume: one request, under a new run key.
     assert _tick(instance, source, cursor)[0] == []
     archive.put_bytes(_volumes("KLOT", 1, start_minute=1400)[0], b"v")
-    (request,), cursor = _tick(instance, source, cursor)
+    later = []
+    for _ in range(5):  # the budget reaches KLOT within a few ticks (KFWS is listed first)
+        requests, cursor = _tick(instance, source, cursor)
+        later += requests
+    (request,) = later
     assert request.partition_key == f"{DAY}|KLOT"
     assert request.run_key not in {r.run_key for _, r in requested}
+
+
+def test_every_site_is_reached_when_one_tick_cannot_list_them_all(tmp_path):
+    archive = LocalStore(tmp_path / "archive")
+    sites = [f"K{n:03d}" for n in range(12)]
+    _put_all(archive, [key for site in sites for key in _volumes(site, 2)])
+    instance = _instance(*sites)
+    # A step clock of 5 units per tick: about two sites' keys per tick, listed by several threads.
+    budget = RadarSourceResource(
+        url=str(tmp_path / "archive"), level3_products=[], sensor_budget_s=5, sensor_workers=4
+    )
+    cursor, requested = None, []
+    for _ in range(30):
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"source": budget})
+        clock = _step_clock()
+        with mock.patch("radar_assets.lib.scans.time.monotonic", clock):
+            result = SENSOR(ctx)
+        requested += [r.partition_key for r in result.run_requests or []]
+        cursor = result.cursor
+    assert sorted(requested) == sorted(f"{DAY}|{site}" for site in sites), "each site once, none starved"
 
 
 def test_thousands_of_new_keys_in_one_tick(tmp_path):

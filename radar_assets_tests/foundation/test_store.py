@@ -44,3 +44,25 @@ def test_crash_mid_write_leaves_previous_object(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert store.get_bytes("k") == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["k"]  # no temporary file left visible
+
+
+def test_listing_a_prefix_that_ends_mid_name_reads_only_matching_entries(tmp_path, monkeypatch):
+    store = LocalStore(tmp_path)
+    wanted = ["KLOT_N0Q_2024_05_01_00_00", "KLOT_N0Q_2024_05_01_00_05", "KLOT_N0Q_2024_05_01_x/nested"]
+    for key in [
+        *wanted,
+        "KLOT_N0Q_2024_05_02_00_00",
+        "KTLX_N0Q_2024_05_01_00_00",
+        "2024/05/01/KLOT/KLOT_V06",
+    ]:
+        store.put_bytes(key, b"x")
+    walked = []
+    real_walk = os.walk
+    monkeypatch.setattr(os, "walk", lambda top, *a, **k: walked.append(top) or real_walk(top, *a, **k))
+    got = [key for key, _size in store.list_objects("KLOT_N0Q_2024_05_01_")]
+    assert got == sorted(wanted)
+    # Only the matching folder is walked, never the store's root or the Level 2 tree.
+    assert [os.path.relpath(top, store.root) for top in walked] == ["KLOT_N0Q_2024_05_01_x"]
+    assert [k for k, _ in store.list_objects("KLOT_N0Q_2024_05_01_", start_after=wanted[0])] == sorted(
+        wanted
+    )[1:]

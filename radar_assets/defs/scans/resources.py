@@ -29,6 +29,12 @@ class RadarSourceResource(dg.ConfigurableResource):
         gt=0,
         description="Listing time per source-sensor tick (Dagster stops a tick at 60 s); the next tick continues",
     )
+    sensor_workers: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Sites listed at once by the source sensor (listings wait on the network)",
+    )
 
     def _open(self, url: str) -> ObjectStore:
         return store_from_url(

@@ -16,12 +16,22 @@ from radar_assets.lib.scans import Watermarks, list_new_sources
 WATCHED_DAYS = 2  # yesterday and today: the archive's late files land within a day
 
 
-def _load_cursor(raw: str | None) -> tuple[Watermarks, dict[str, str]]:
-    """(watermarks, pending site-days -> run key) from the cursor; an older cursor format starts afresh."""
+def _load_cursor(raw: str | None) -> tuple[Watermarks, dict[str, str], str | None]:
+    """(watermarks, pending site-days -> run key, the site the next pass starts at) from the cursor; an
+    older cursor format starts afresh."""
     state = json.loads(raw) if raw else {}
     if state.get("v") != 2:
-        return {}, {}
-    return state["marks"], state["pending"]
+        return {}, {}, None
+    return state["marks"], state["pending"], state.get("next")
+
+
+def _rotated(sites: list[str], start: str | None) -> list[str]:
+    """``sites`` (sorted) starting at ``start`` or the first site after it: a pass that ran out of time is
+    continued where it stopped, so every site is reached however many sites the budget allows per tick."""
+    if start is None:
+        return sites
+    at = next((i for i, site in enumerate(sites) if site >= start), 0)
+    return sites[at:] + sites[:at]
 
 
 def _run_key(site_day: str, marks: Watermarks) -> str:
@@ -37,7 +47,7 @@ def evaluate_source(
 ) -> dg.SensorResult:
     # Cursor: per site, day and stream the last key listed; plus site-days with new keys whose listing
     # did not finish yet (requested once complete, so a day of 4000 keys is one request, not one per tick).
-    marks, pending = _load_cursor(context.cursor)
+    marks, pending, start = _load_cursor(context.cursor)
     sites = sorted(context.instance.get_dynamic_partitions(sites_partitions.name))
     # A site deleted from the dimension, or a day before the grid's first day: no partitions any more.
     pending = {
@@ -50,12 +60,13 @@ def evaluate_source(
     days = [day for day in watched if partitions.has_day(day)]
     listing = list_new_sources(
         source.level2(),
-        sites,
+        _rotated(sites, start),
         days,
         marks,
         level3=source.level3(),
         level3_products=source.level3_products,
         budget_s=source.sensor_budget_s,
+        workers=source.sensor_workers,
     )
     for message in listing.errors.values():
         context.log.error(message)
@@ -76,9 +87,14 @@ def evaluate_source(
         for site, by_day in listing.marks.items()
         if site in sites
     }
-    cursor = json.dumps({"v": 2, "marks": kept, "pending": pending}, sort_keys=True)
+    state = {"v": 2, "marks": kept, "pending": pending}
+    if listing.resume_site is not None:
+        state["next"] = listing.resume_site
+    cursor = json.dumps(state, sort_keys=True)
     if listing.out_of_time:
-        context.log.info(f"listed {listing.listed} keys in the tick's budget; the next tick continues")
+        context.log.info(
+            f"listed {listing.listed} keys in the tick's budget; the next tick continues at {listing.resume_site}"
+        )
     if not requests:
         reason = "; ".join(listing.errors.values()) or f"no new source keys ({listing.listed} listed)"
         return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
