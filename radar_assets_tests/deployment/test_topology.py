@@ -68,6 +68,15 @@ def _get(url: str) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
+#: Events after which killing the step's worker is no longer a kill mid-work: its materialisation is recorded
+#: (a redelivered task then records a second one, which is at-least-once, not what this test is about).
+_PAST_THE_WORK = (
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+)
+
+
 def _running_step(instance: dg.DagsterInstance) -> tuple[str, str] | None:
     """(worker name, run id) of a rendered_sweeps step a worker has started and not finished, if any."""
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
@@ -80,7 +89,7 @@ def _running_step(instance: dg.DagsterInstance) -> tuple[str, str] | None:
             data = event.engine_event_data.metadata if event.is_engine_event else {}
             if data and "Celery worker" in data:
                 started[event.step_key] = data["Celery worker"].value.split("@")[0]
-            elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            elif event.event_type in _PAST_THE_WORK:
                 started.pop(event.step_key, None)
         for worker in started.values():
             return worker, run_id
@@ -204,6 +213,7 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
 
                 # SIGKILL a worker in the middle of a rendered_sweeps step; a supervisor restarts it.
                 # (If the step happened to finish just before the kill, try the next one.)
+                redone: set[str] = set()
                 for _attempt in range(3):
                     worker_name, killed_run = wait_until(
                         lambda: _running_step(instance), 420, "a running step", processes
@@ -211,11 +221,14 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
                     workers[worker_name].kill()
                     killed_at = time.time()
                     workers[worker_name].start()
-                    finished = instance.all_logs(killed_run, of_type=dg.DagsterEventType.STEP_SUCCESS)
-                    if not [
-                        e for e in finished if e.step_key == "rendered_sweeps" and e.timestamp < killed_at
-                    ]:
+                    finished = [
+                        e for e in instance.all_logs(killed_run, of_type=set(_PAST_THE_WORK))
+                        if e.step_key == "rendered_sweeps" and e.timestamp < killed_at
+                    ]  # fmt: skip
+                    if not finished:
                         break
+                    # Killed after its work: the redelivered task may record the partition a second time.
+                    redone.add(instance.get_run_by_id(killed_run).tags["dagster/partition"])
 
                 def done():
                     backfill = instance.get_backfill(backfill_id)
@@ -224,11 +237,13 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
                 backfill = wait_until(done, 900, "the backfill to complete", processes, every=2)
                 assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
 
-                # Exactly one materialisation per asset and partition.
+                # Exactly one materialisation per asset and partition (at most two where a worker was killed
+                # after the step's work was recorded: at-least-once, not a lost or partial partition).
                 for asset in ASSETS:
                     records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
                     counts = collections.Counter(r.partition_key for r in records)
-                    assert counts == dict.fromkeys(keys, 1), (asset, counts)
+                    assert set(counts) == set(keys), (asset, counts)
+                    assert all(n == 1 or (n == 2 and k in redone) for k, n in counts.items()), (asset, counts)
                 # The killed worker's task was redelivered (acks late) and its step ran again to success.
                 executions = [
                     e for e in instance.all_logs(killed_run, of_type=dg.DagsterEventType.ENGINE_EVENT)
