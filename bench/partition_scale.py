@@ -151,12 +151,14 @@ def postgres_storage(enabled: bool):
 
 
 def write_instance(folder: Path, storage: dict | None) -> None:
-    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
-    config["concurrency"]["runs"]["max_concurrent_runs"] = 0  # queue the sensor's runs, launch none
-    if storage:
-        config["storage"] = storage
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    """The embedded instance file with the sensor's runs queued and none launched (and ``storage`` if given)."""
+    from radar_assets_tests.deployment.processes import dagster_home
+
+    concurrency = yaml.safe_load((ROOT / "dagster.yaml").read_text())["concurrency"]
+    concurrency["runs"]["max_concurrent_runs"] = 0
+    dagster_home(
+        folder, ROOT / "dagster.yaml", concurrency=concurrency, **({"storage": storage} if storage else {})
+    )
 
 
 def build_archive(folder: Path, sites: list[str], per_site: int, today: date) -> int:
