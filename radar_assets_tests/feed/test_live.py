@@ -367,3 +367,41 @@ def test_record_json_is_the_json_of_the_record_summaries(tmp_path):
     texts = record_json(batch)
     assert len(texts) == 300
     assert [json.loads(t) for t in texts] == record_summaries(batch)
+
+
+def test_records_with_nan_gates_stream_as_null_not_invalid_json(tmp_path):
+    # Real fitacf files can carry NaN velocities and powers; JSON has no NaN, so the stream says null
+    # (and a mean over a NaN gate is null) instead of failing the batch.
+    import dmap
+
+    from radar_assets.lib.feed.simulate import synthetic_record
+    from radar_assets.lib.feed.spool import SpoolWriter
+    from radar_assets.lib.feed.tail import record_json, record_summaries, scan_summaries
+    from radar_assets.lib.feed.wire import validate
+
+    rng = np.random.default_rng(3)
+    t0 = time.time_ns() // 1000
+    recs = [synthetic_record("sas", t0 + i * 1000, i % 16, int(i % 16 == 0), rng) for i in range(40)]
+    for rec in recs[::3]:
+        rec["v"][::2] = np.nan
+        rec["p_l"][1] = np.nan
+    with SpoolWriter(tmp_path / "spool") as w:
+        for rec in recs:
+            w.append(validate(encode("sas", dmap.write_fitacf([rec]))), time.time_ns(), "tcp://test")
+    batch = SpoolTailer(tmp_path / "spool").poll()
+    summaries = record_summaries(batch, arrays=True)
+    text = json.dumps(summaries, allow_nan=False)  # raises on NaN
+    assert len(summaries) == 40
+    for rec, summary in zip(recs, summaries, strict=True):
+        expected_v = [None if np.isnan(x) else round(float(x), 2) for x in rec["v"]]
+        assert summary["velocity"] == expected_v
+        assert (summary["power"][1] is None) == bool(np.isnan(rec["p_l"][1]))
+        if np.isnan(rec["v"]).any():
+            assert summary["mean_velocity"] is None
+        else:
+            assert summary["mean_velocity"] == pytest.approx(
+                float(np.mean(rec["v"].astype(np.float64))), abs=1e-3
+            )
+    assert "NaN" not in text
+    assert [json.loads(t) for t in record_json(batch)] == record_summaries(batch)
+    json.dumps(scan_summaries(batch), allow_nan=False)

@@ -426,6 +426,26 @@ def listener_state(spool: Spool, stale_after_s: float = 3.0, now_ns: int | None 
 
 
 # -- summaries ------------------------------------------------------------------------------------------
+def _json_numbers(values: np.ndarray, digits: int = 2) -> list[float | None]:
+    """Rounded values for JSON; a value that is not a finite number (a record may carry NaN gates) is None."""
+    rounded = np.round(values.astype(np.float64), digits)
+    out = rounded.tolist()
+    bad = np.flatnonzero(~np.isfinite(rounded))
+    for i in bad.tolist():
+        out[i] = None
+    return out
+
+
+def _finite(value: float | None) -> float | None:
+    """``value`` for JSON, which has no NaN or infinity: None when it is not a finite number."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _mean(total: float, n: int) -> float | None:
+    """A record's mean for JSON: None without echoes or when it is not a finite number."""
+    return _finite(round(float(total) / n, 3)) if n else None
+
+
 def record_summaries(
     batch: TailBatch,
     stations: frozenset[str] | None = None,
@@ -449,8 +469,8 @@ def record_summaries(
         counts = recs.column("echoes").to_numpy().astype(np.int64)
         offsets = np.concatenate([[0], np.cumsum(counts)])
         gates = batch.echoes.column("range_gate").to_numpy().tolist()
-        vel = np.round(batch.echoes.column("velocity").to_numpy().astype(np.float64), 2).tolist()
-        pwr = np.round(batch.echoes.column("power").to_numpy().astype(np.float64), 2).tolist()
+        vel = _json_numbers(batch.echoes.column("velocity").to_numpy())
+        pwr = _json_numbers(batch.echoes.column("power").to_numpy())
     out = []
     positions = batch.positions
     for i in range(n):
@@ -470,8 +490,8 @@ def record_summaries(
             "record_time_us": int(times[i]),
             "arrival_time_us": int(arrivals[i]),
             "echoes": ne,
-            "mean_velocity": round(float(sums["sum_velocity"][i]) / ne, 3) if ne else None,
-            "mean_power": round(float(sums["sum_power"][i]) / ne, 3) if ne else None,
+            "mean_velocity": _mean(sums["sum_velocity"][i], ne),
+            "mean_power": _mean(sums["sum_power"][i], ne),
             "frequency": cols["frequency"][i],
         }
         if offsets is not None:
@@ -524,11 +544,8 @@ def record_json(batch: TailBatch) -> list[str]:
 
 
 def _means(sums: list[float], counts: list[int]) -> list[str]:
-    out = []
-    for s, c in zip(sums, counts, strict=True):
-        m = s / c if c else None
-        out.append(repr(round(m, 3)) if m is not None and math.isfinite(m) else "null")
-    return out
+    means = (_mean(s, c) for s, c in zip(sums, counts, strict=True))
+    return [repr(m) if m is not None else "null" for m in means]
 
 
 def scan_summaries(batch: TailBatch, stations: frozenset[str] | None = None) -> list[dict[str, Any]]:
@@ -549,9 +566,9 @@ def scan_summaries(batch: TailBatch, stations: frozenset[str] | None = None) -> 
                 "scan_end_us": _us(row["scan_end"]),
                 "records": row["records"],
                 "echoes": row["echoes"],
-                "mean_velocity": row["mean_velocity"],
-                "mean_power": row["mean_power"],
-                "mean_width": row["mean_width"],
+                "mean_velocity": _finite(row["mean_velocity"]),
+                "mean_power": _finite(row["mean_power"]),
+                "mean_width": _finite(row["mean_width"]),
                 "complete": row["complete"],
                 "hour": row["partition"],
             }
