@@ -96,6 +96,17 @@ def _running_step(instance: dg.DagsterInstance) -> tuple[str, str] | None:
     return None
 
 
+def _failures(instance: dg.DagsterInstance) -> list[str]:
+    """What each failed run said about its failure (for an assertion message)."""
+    failed = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    kinds = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
+    return [
+        f"{r.dagster_run.tags.get('dagster/partition')}: {e.message}"
+        for r in failed
+        for e in instance.all_logs(r.dagster_run.run_id, of_type=kinds)
+    ]
+
+
 def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
     volumes = [shared_path("level2", folder, name) for _, name, folder in VOLUMES]
     logs = tmp_path / "logs"
@@ -214,28 +225,36 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
                 # SIGKILL a worker in the middle of a rendered_sweeps step; a supervisor restarts it.
                 # (If the step happened to finish just before the kill, try the next one.)
                 redone: set[str] = set()
-                for _attempt in range(3):
-                    worker_name, killed_run = wait_until(
+                killed_run = None
+                for _attempt in range(4):
+                    worker_name, run_id = wait_until(
                         lambda: _running_step(instance), 420, "a running step", processes
                     )
                     workers[worker_name].kill()
                     killed_at = time.time()
                     workers[worker_name].start()
                     finished = [
-                        e for e in instance.all_logs(killed_run, of_type=set(_PAST_THE_WORK))
+                        e for e in instance.all_logs(run_id, of_type=set(_PAST_THE_WORK))
                         if e.step_key == "rendered_sweeps" and e.timestamp < killed_at
                     ]  # fmt: skip
                     if not finished:
+                        killed_run = run_id
                         break
                     # Killed after its work: the redelivered task may record the partition a second time.
-                    redone.add(instance.get_run_by_id(killed_run).tags["dagster/partition"])
+                    redone.add(instance.get_run_by_id(run_id).tags["dagster/partition"])
+                assert killed_run, (
+                    f"every worker kill came after its step's work (partitions {sorted(redone)})"
+                )
 
                 def done():
                     backfill = instance.get_backfill(backfill_id)
                     return backfill.status not in UNFINISHED and backfill
 
                 backfill = wait_until(done, 900, "the backfill to complete", processes, every=2)
-                assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
+                assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, (
+                    backfill.status,
+                    _failures(instance),
+                )
 
                 # Exactly one materialisation per asset and partition (at most two where a worker was killed
                 # after the step's work was recorded: at-least-once, not a lost or partial partition).
