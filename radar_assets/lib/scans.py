@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -30,6 +31,9 @@ from radar_assets.lib.keys import (
 )
 from radar_assets.lib.partitions import site_day
 from radar_assets.lib.store import ObjectStore
+
+if TYPE_CHECKING:
+    from radar_assets.lib.readers.stream_cache import StreamCache
 
 # Level 3 products listed per site-day by default: the ones the platform renders or summarises.
 DEFAULT_LEVEL3_PRODUCTS = (
@@ -291,8 +295,13 @@ def list_new_sources(
     return out
 
 
-def describe_source(parsed: SourceKey, data: bytes) -> dict:
+def describe_source(
+    parsed: SourceKey, data: bytes, streams: StreamCache | None = None, digest: str | None = None
+) -> dict:
     """Read a source file's metadata (site, time, VCP, sweeps / product code).
+
+    A Level 2 volume is decompressed whole for it (the sweep count depends on every radial); with
+    ``streams`` the decompressed stream is kept there under ``digest`` (the file's sha256) for the renderer.
 
     Raises
     ------
@@ -300,12 +309,15 @@ def describe_source(parsed: SourceKey, data: bytes) -> dict:
         For a truncated, corrupt or mislabelled file, with a message naming the problem.
     """
     if parsed.level == 2:
-        from radar_assets.lib.readers.nexrad_level2 import read_level2_metadata
+        from radar_assets.lib.readers.nexrad_level2 import decompress_level2, read_level2_metadata
 
         try:
-            meta = read_level2_metadata(data)
+            stream = decompress_level2(data)
+            meta = read_level2_metadata(stream)
         except Exception as exc:  # any decoder failure is a property of the file, recorded as a reject
             raise SourceDecodeError(f"{type(exc).__name__}: {exc}") from exc
+        if streams is not None:
+            streams.put(digest or sha256_hex(data), stream)
         angles = [float(a) for a in meta["fixed_angles"]]
         return {
             "product_code": None,
@@ -340,15 +352,18 @@ def ingest_partition(
     previous_rejects: pa.Table | None = None,
     level3_products: Iterable[str] = DEFAULT_LEVEL3_PRODUCTS,
     level3_source: ObjectStore | None = None,
-    describe: Callable[[SourceKey, bytes], dict] = describe_source,
+    describe: Callable[..., dict] = describe_source,
     threads: int = 4,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Callable[[int, int], None] | None = None,
+    streams: StreamCache | None = None,
 ) -> IngestResult:
     """Copy a site-day's new source files into ``store`` and describe each one.
 
     ``previous_scans`` / ``previous_rejects`` are the partition's rows from the last run; files already
-    copied with the same size keep their row, so re-running yields identical tables.
+    copied with the same size keep their row, so re-running yields identical tables. ``describe`` is called
+    as ``describe(parsed, data, streams=streams, digest=sha256)``: with ``streams``, the Level 2 streams it
+    decompresses are left there for :func:`radar_assets.lib.sweeps.render_partition`.
     """
     level3_source = level3_source or source
     sources = list_partition_sources(source, site, day, level3_products, level3_source)
@@ -369,7 +384,7 @@ def ingest_partition(
         data = (source if parsed.level == 2 else level3_source).get_bytes(parsed.key)
         digest = sha256_hex(data)
         try:
-            meta = describe(parsed, data)
+            meta = describe(parsed, data, streams=streams, digest=digest)
         except SourceDecodeError as exc:
             reason = str(exc) if str(exc).startswith(parsed.key) else f"{parsed.key}: {exc}"
             old = prev_rej.get(parsed.key)

@@ -14,11 +14,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from radar_assets.lib.keys import sha256_hex
 from radar_assets.lib.scans import REJECTS_SCHEMA, TS
 from radar_assets.lib.store import ObjectStore, StoreError
+
+if TYPE_CHECKING:
+    from radar_assets.lib.readers.stream_cache import StreamCache
 
 # Level 3 products rendered as imagery: reflectivity, hydrometeor class, precipitation.
 RENDERED_LEVEL3 = frozenset({"N0Q", "N0B", "N0H", "HHC", "DAA", "DTA", "DPR", "N1P", "NTP"})
@@ -99,11 +104,13 @@ class RenderResult:
     max_extent_km: float = 0.0
 
 
-def _decode(scan: dict, data: bytes):
+def _decode(scan: dict, data: bytes, streams: StreamCache | None = None):
     if scan["level"] == 2:
         from radar_assets.lib.readers.nexrad_level2 import read_level2
 
-        return read_level2(data, site_hint=scan["site"])
+        # The stream ingest decompressed from these very bytes (keyed by their sha256), if it left it.
+        stream = streams.take(sha256_hex(data)) if streams is not None else None
+        return read_level2(stream if stream is not None else data, site_hint=scan["site"])
     from radar_assets.lib.readers.nexrad_level3 import read_level3
 
     return read_level3(data, site_hint=scan["site"])
@@ -118,8 +125,12 @@ def render_partition(
     moments: list[str] | None = None,
     now: Callable[[], datetime] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    streams: StreamCache | None = None,
 ) -> RenderResult:
-    """Render every wanted scan of a partition that has no complete set of images yet."""
+    """Render every wanted scan of a partition that has no complete set of images yet.
+
+    With ``streams``, a Level 2 volume whose decompressed stream ingest left there is not decompressed again
+    (the images are identical either way)."""
     from radar_assets.lib.render.sweep import render_volume
 
     prev_by_scan: dict[str, list[dict]] = {}
@@ -136,7 +147,7 @@ def render_partition(
             result.reused_scans += 1
             continue
         try:
-            volume = _decode(scan, store.get_bytes(scan["store_key"]))
+            volume = _decode(scan, store.get_bytes(scan["store_key"]), streams)
             rendered = render_volume(volume, moments, size)
         except (ValueError, KeyError) as exc:  # decode errors are ValueErrors naming the problem
             rejects.append(

@@ -7,6 +7,7 @@ import dagster as dg
 from radar_assets.definitions import build_definitions
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import site_day_key, sites_partitions
+from radar_assets.defs.resources import RenderResource
 from radar_assets.defs.scans.assets import ALL_CATALOGUED, NO_REJECTS, build_raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib.store import LocalStore
@@ -45,6 +46,7 @@ def test_check_evaluation_records_the_partition(tmp_path):
                 "catalog": CatalogResource(
                     store=StoreResource(url=str(tmp_path / "store")), snapshot_dir=str(tmp_path / "snap")
                 ),
+                "render": RenderResource(cache_dir=None),
             },
         )
         assert result.success

@@ -14,6 +14,7 @@ import pytest
 from radar_assets.defs.catalog.assets import build_catalog_snapshot
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.partitions import sites_partitions
+from radar_assets.defs.resources import RenderResource
 from radar_assets.defs.scans.assets import build_raw_scans
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib.seed import seed
@@ -75,6 +76,7 @@ def env(tmp_path_factory):
             ),
             "store": store,
             "catalog": CatalogResource(store=store, snapshot_dir=str(tmp / "catalog")),
+            "render": RenderResource(cache_dir=str(tmp / "lookups")),
         }  # fmt: skip
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions(sites_partitions.name, ["KLOT", "KCRP", "KTLX"])

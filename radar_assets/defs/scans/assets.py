@@ -1,5 +1,8 @@
 """``raw_scans``: source volumes (Level 2) and products (Level 3) copied into the store, one catalog row each."""
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
@@ -8,9 +11,24 @@ from radar_assets.defs.partitions import Partitions, split_site_day
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib.scans import ingest_partition, tables_equal
 
+if TYPE_CHECKING:
+    from radar_assets.defs.resources import RenderResource
+    from radar_assets.lib.readers.stream_cache import StreamCache
+
 RAW_SCANS = "raw_scans"
 NO_REJECTS = "no_rejected_files"
 ALL_CATALOGUED = "every_source_file_catalogued"
+
+
+def level2_streams(lookup_cache_dir: str | None) -> "StreamCache | None":
+    """Where ``raw_scans`` leaves the Level 2 streams it decompressed for ``rendered_sweeps`` to render from
+    (``level2-streams`` beside the renderer's lookup cache, a folder local to the machine like it); None when
+    the lookup cache is off."""
+    if not lookup_cache_dir:
+        return None
+    from radar_assets.lib.readers.stream_cache import StreamCache
+
+    return StreamCache(Path(lookup_cache_dir).parent / "level2-streams")
 
 
 def _raw_scans(
@@ -18,6 +36,7 @@ def _raw_scans(
     source: RadarSourceResource,
     store: StoreResource,
     catalog: CatalogResource,
+    render: "RenderResource",
 ) -> dg.MaterializeResult:
     site, day = split_site_day(context.partition_key)
     cat = catalog.get_catalog()
@@ -38,6 +57,7 @@ def _raw_scans(
         level3_products=source.level3_products,
         level3_source=source.level3(),
         progress=progress,
+        streams=level2_streams(render.cache_dir),
     )
     written = []
     if not tables_equal(prev_scans, result.scans):
@@ -86,6 +106,18 @@ def _raw_scans(
 
 def build_raw_scans(partitions: Partitions) -> dg.AssetsDefinition:
     """``raw_scans`` on the deployment's site x day grid."""
+    # Imported here: radar_assets.defs.resources imports this package (its source resource and sensors).
+    from radar_assets.defs.resources import RenderResource
+
+    def raw_scans(
+        context: dg.AssetExecutionContext,
+        source: RadarSourceResource,
+        store: StoreResource,
+        catalog: CatalogResource,
+        render: RenderResource,
+    ) -> dg.MaterializeResult:
+        return _raw_scans(context, source, store, catalog, render)
+
     return dg.asset(
         name=RAW_SCANS,
         partitions_def=partitions.site_day,
@@ -106,4 +138,4 @@ def build_raw_scans(partitions: Partitions) -> dg.AssetsDefinition:
             ),
         ],
         description="NEXRAD Level 2 volumes and Level 3 products of one site-day, copied into the platform store.",
-    )(_raw_scans)
+    )(raw_scans)

@@ -9,7 +9,7 @@ from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.metadata import bullets_md, image_md
 from radar_assets.defs.partitions import Partitions
 from radar_assets.defs.resources import RenderResource
-from radar_assets.defs.scans.assets import RAW_SCANS
+from radar_assets.defs.scans.assets import RAW_SCANS, level2_streams
 from radar_assets.lib.partitions import asset_scoped
 from radar_assets.lib.scans import tables_equal
 from radar_assets.lib.sweeps import MAX_BOUNDS_KM, coverage_problems, render_partition
@@ -61,7 +61,14 @@ def _rendered_sweeps(
         context.log.info(f"{partition}: rendered scan {done}/{total}")
 
     result = render_partition(
-        scans, store.get_store(), partition, previous, size, config.moments, progress=progress
+        scans,
+        store.get_store(),
+        partition,
+        previous,
+        size,
+        config.moments,
+        progress=progress,
+        streams=level2_streams(render.cache_dir),
     )
     written = []
     if not tables_equal(previous, result.sweeps):
