@@ -97,6 +97,8 @@ class FeedSettings(_Part):
     """live_echoes_feed_sensor's runs execute in the run's own process when the executor is multiprocess (one process start less per run)."""
     publish_in_runs: bool = True
     """live_echoes_feed_sensor's runs also publish the catalog snapshot (catalog_snapshot in the same run) instead of waiting for catalog_automation_sensor."""
+    queue_next_run: bool = True
+    """While a live_echoes run of an hour is executing, live_echoes_feed_sensor queues the hour's next run behind it (at most one waits), so it starts when the queue frees it instead of a sensor tick later."""
 
     _split = field_validator("endpoints", mode="before")(_split)
 

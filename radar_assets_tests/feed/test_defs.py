@@ -105,6 +105,18 @@ def test_sensor_requests_hours_by_cursor_and_reports_stale_listener(tmp_path):
     _spool_with_records(tmp_path / "spool", start + 60_000_000, n=10)
     reqs4, cursor4, _, _ = evaluate_feed(cursor2, res["feed_spool"], now + 2, is_active=lambda h: True)
     assert reqs4 == [] and cursor4["pending"] == {hour: 10}
+    # A waiting (queued or starting) run of the hour takes the new records when it starts: never a second one.
+    assert (
+        evaluate_feed(cursor2, res["feed_spool"], now + 2, is_active=lambda h: "waiting", queue_next=True)[0]
+        == []
+    )
+    # A running one: with queue_next the next run is requested now (it waits in the queue behind it) ...
+    queued, cursor_q, _, _ = evaluate_feed(
+        cursor2, res["feed_spool"], now + 2, is_active=lambda h: "running", queue_next=True
+    )
+    assert [r.partition_key for r in queued] == [hour] and cursor_q["pending"] == {}
+    # ... and without it the records stay pending until it ended.
+    assert evaluate_feed(cursor2, res["feed_spool"], now + 2, is_active=lambda h: "running")[0] == []
     reqs5, _, _, _ = evaluate_feed(cursor4, res["feed_spool"], now + 3)
     assert [r.partition_key for r in reqs5] == [hour]
     assert reqs5[0].tags["radar-assets/feed-mode"] == "final" and reqs5[0].run_key != reqs[0].run_key
@@ -156,6 +168,11 @@ def test_feed_runs_publish_and_run_in_process_per_settings(tmp_path):
         r.asset_selection == [dg.AssetKey("live_echoes"), dg.AssetKey("catalog_snapshot")] for r in reqs
     )
     assert all(r.run_config == {"execution": {"config": {"in_process": {}}}} for r in reqs)
+    # live_echoes' own checks run in the run; listener_heartbeat is the sensor's (no extra step per run).
+    assert all(
+        sorted(k.name for k in r.asset_check_keys) == sorted([EXACTLY_ONCE, GAPS, "no_rejected_messages"])
+        for r in reqs
+    )
     off = Settings(feed={"runs_in_process": False, "publish_in_runs": False})
     assert feed_run_options(off) == {}
     assert "run_config" not in feed_run_options(Settings(execution={"executor": "celery"}))

@@ -4,8 +4,12 @@ Each tick reads at most ``MAX_BYTES_PER_TICK`` of new spool frames from the curs
 no waiting on the listener), so it never blocks. Then:
 
 - every hour that received records gets a run (run key = hour + spool position, so a re-evaluated tick
-  requests the same run and Dagster de-duplicates it), unless a run of that hour is already queued or
-  running: the hour stays pending in the cursor and is requested on a later tick;
+  requests the same run and Dagster de-duplicates it), unless a run of that hour is waiting to start (it
+  reads the spool when it starts, so it takes these records too): the hour stays pending in the cursor.
+  While a run of the hour is going, the next one is requested at once (``feed.queue_next_run``) and waits
+  in the queue behind it (one run per partition at a time, ``dagster.yaml``), so it starts as soon as the
+  queue lets it rather than a tick after; at most one run per hour waits. Without that knob the hour stays
+  pending until the running one ended;
 - every hour seen that has been closed for ``grace_seconds`` gets one more, final run (run key
   ``<hour>:final``; the asset then rebuilds the hour in one file from the spool). Records arriving for a
   closed hour later request one more final run;
@@ -18,7 +22,7 @@ import time
 
 import dagster as dg
 
-from radar_assets.defs.echoes.assets import LIVE_ECHOES
+from radar_assets.defs.echoes.assets import EXACTLY_ONCE, GAPS, LIVE_ECHOES, REJECTS
 from radar_assets.defs.echoes.checks import LISTENER_HEARTBEAT
 from radar_assets.defs.echoes.resources import FeedSpoolResource
 from radar_assets.defs.partitions import Partitions
@@ -30,20 +34,20 @@ CATALOG_SNAPSHOT = "catalog_snapshot"  # published by the feed's runs too when f
 MAX_BYTES_PER_TICK = 256 << 20
 HEARTBEAT_REPORT_SECONDS = 300
 FAMILY_TAG = "radar-assets/family"
-ACTIVE = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
+# A run that has not begun executing yet reads the spool when it does: new records need no other run.
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+RUNNING = [dg.DagsterRunStatus.STARTED]
+ACTIVE = WAITING + RUNNING
 
 
-def _run_active(context: dg.SensorEvaluationContext, hour: str) -> bool:
-    runs = context.instance.get_run_records(
-        filters=dg.RunsFilter(statuses=ACTIVE, tags={FAMILY_TAG: "live_echoes", "dagster/partition": hour}),
-        limit=1,
-    )
-    return bool(runs)
+def _run_state(context: dg.SensorEvaluationContext, hour: str) -> str | None:
+    """``"waiting"`` when a feed run of ``hour`` is queued or starting, else ``"running"`` when one is
+    executing, else None."""
+    tags = {FAMILY_TAG: "live_echoes", "dagster/partition": hour}
+    for state, statuses in (("waiting", WAITING), ("running", RUNNING)):
+        if context.instance.get_run_records(filters=dg.RunsFilter(statuses=statuses, tags=tags), limit=1):
+            return state
+    return None
 
 
 def _valid_hour(hour: str, now_us: int, first_hour: str) -> bool:
@@ -56,15 +60,19 @@ def evaluate_feed(
     cursor: dict,
     feed_spool: FeedSpoolResource,
     now: float,
-    is_active=lambda hour: False,
+    is_active=lambda hour: None,
     *,
     first_hour: str,
     run_options: dict | None = None,
+    queue_next: bool = False,
 ) -> tuple[list[dg.RunRequest], dict, list[dg.AssetCheckEvaluation], list[str]]:
     """The sensor's logic without Dagster's context (tested directly). Returns requests, cursor, checks, notes.
 
-    ``first_hour`` is the first key of the hourly grid (``Partitions.first_hour``); ``run_options`` are
-    more ``RunRequest`` arguments of every run (:func:`feed_run_options`).
+    ``is_active(hour)`` says whether a feed run of the hour is ``"waiting"`` (queued or starting; any other
+    true value counts as waiting) or ``"running"``, or neither (falsy). ``queue_next`` requests the next run
+    of an hour while one is running (see the module docstring). ``first_hour`` is the first key of the hourly
+    grid (``Partitions.first_hour``); ``run_options`` are more ``RunRequest`` arguments of every run
+    (:func:`feed_run_options`).
     """
     spool = feed_spool.get_spool()
     now_us = int(now * 1e6)
@@ -86,8 +94,9 @@ def evaluate_feed(
                 )
             continue
         closed = now_us >= hour_start_us(hour) + HOUR_US + feed_spool.grace_seconds * 1e6
-        if is_active(hour):
-            still_open.append(hour)  # requested again once the running one finished
+        state = is_active(hour)
+        if state and not (queue_next and state == "running"):
+            still_open.append(hour)  # requested again once the waiting or running one started or ended
             continue
         if hour in pending:
             # New records: an open hour is updated incrementally; a closed one (late records) rebuilt once.
@@ -139,6 +148,11 @@ def feed_run_options(settings: Settings | None) -> dict:
     options: dict = {}
     if settings.feed.publish_in_runs:
         options["asset_selection"] = [dg.AssetKey(LIVE_ECHOES), dg.AssetKey(CATALOG_SNAPSHOT)]
+        # live_echoes' own checks only: the sensor evaluates listener_heartbeat itself every tick, and in a
+        # run it would be one more step before the run ends.
+        options["asset_check_keys"] = [
+            dg.AssetCheckKey(dg.AssetKey(LIVE_ECHOES), name) for name in (GAPS, EXACTLY_ONCE, REJECTS)
+        ]
     if settings.feed.runs_in_process and settings.execution.executor == "multiprocess":
         options["run_config"] = {"execution": {"config": {"in_process": {}}}}
     return options
@@ -156,9 +170,10 @@ def build_feed_sensor(partitions: Partitions, settings: Settings | None = None) 
             cursor,
             feed_spool,
             time.time(),
-            is_active=lambda hour: _run_active(context, hour),
+            is_active=lambda hour: _run_state(context, hour),
             first_hour=partitions.first_hour,
             run_options=run_options,
+            queue_next=settings is not None and settings.feed.queue_next_run,
         )
         for note in notes:
             context.log.warning(note)

@@ -282,42 +282,54 @@ def scan_table(records: pa.Table, following: pa.Table | None, partition: str) ->
     n = len(station)
     key_change = np.ones(n, bool)
     key_change[1:] = (station[1:] != station[:-1]) | (channel[1:] != channel[:-1])
-    starts = np.abs(d["scan_flag"]) == 1
+    starts = (np.abs(d["scan_flag"]) == 1).astype(np.int64)
     # Scan number within (station, channel): increments at each scan start; 0 = before the first start.
-    group_id = np.cumsum(key_change)
-    scan_no = np.zeros(n, np.int64)
-    for g0, g1 in _runs(group_id):
-        scan_no[g0:g1] = np.cumsum(starts[g0:g1])
-    out: dict[str, list] = {k: [] for k in ECHO_SCANS_SCHEMA.names}
+    # Vectorised (no Python loop per scan or per key): an hour holds thousands of scans and every run of
+    # the open hour recomputes them.
+    seen = np.cumsum(starts)
+    group_first = np.flatnonzero(key_change)
+    before_group = seen[group_first] - starts[group_first]
+    scan_no = seen - np.repeat(before_group, np.diff(np.append(group_first, n)))
     # Each (group, scan_no > 0) run is one scan; keep it only if it starts with one of this hour's records.
-    boundary = np.ones(n, bool)
-    boundary[1:] = key_change[1:] | (scan_no[1:] != scan_no[:-1])
+    boundary = key_change.copy()
+    boundary[1:] |= scan_no[1:] != scan_no[:-1]
     idx = np.flatnonzero(boundary)
     ends = np.append(idx[1:], n)
-    for a, b in zip(idx, ends, strict=True):
-        if scan_no[a] == 0 or not d["own"][a]:
-            continue
-        ne = int(d["echoes"][a:b].sum())
-        out["station"].append(station[a])
-        out["channel"].append(int(channel[a]))
-        out["scan_start"].append(int(d["record_time"][a].astype("datetime64[us]").astype(np.int64)))
-        out["scan_end"].append(int(d["record_time"][b - 1].astype("datetime64[us]").astype(np.int64)))
-        out["records"].append(b - a)
-        out["echoes"].append(ne)
-        for col, src in (
-            ("mean_velocity", "sum_velocity"),
-            ("mean_power", "sum_power"),
-            ("mean_width", "sum_width"),
-        ):
-            out[col].append(float(d[src][a:b].sum() / ne) if ne else None)
-        # Complete once the next scan start of the same station and channel is known.
-        out["complete"].append(bool(b < n and not key_change[b]))
-        out["partition"].append(partition)
+    keep = (scan_no[idx] > 0) & d["own"][idx]
+    a, b = idx[keep], ends[keep]
+
+    def per_scan(values: np.ndarray) -> np.ndarray:
+        # Sums over [a, b) of each kept scan, added in record-time order: the same numbers whatever else
+        # the table holds (the live stream's ScanAssembler gives one scan at a time).
+        return np.add.reduceat(values, idx)[keep] if n else values[:0]
+
+    ne = per_scan(d["echoes"].astype(np.int64))
+    none = ne == 0
+    safe = np.where(none, 1, ne)
+
+    def mean(src: str) -> pa.Array:
+        return pa.array(per_scan(d[src].astype(np.float64)) / safe, pa.float64(), mask=none)
+
+    # Complete once the next scan start of the same station and channel is known.
+    complete = ~np.append(key_change, True)[b]
+    rtime = d["record_time"].astype("datetime64[us]").astype(np.int64)
+    m = len(a)
     return pa.table(
-        {**out, "scan_start": pa.array(out["scan_start"], pa.int64()).cast(TS),
-         "scan_end": pa.array(out["scan_end"], pa.int64()).cast(TS)},
+        {
+            "station": pa.array(station[a], pa.string()),
+            "channel": pa.array(channel[a].astype(np.int16)),
+            "scan_start": pa.array(rtime[a], pa.int64()).cast(TS),
+            "scan_end": pa.array(rtime[b - 1], pa.int64()).cast(TS),
+            "records": pa.array((b - a).astype(np.int32)),
+            "echoes": pa.array(ne.astype(np.int32)),
+            "mean_velocity": mean("sum_velocity"),
+            "mean_power": mean("sum_power"),
+            "mean_width": mean("sum_width"),
+            "complete": pa.array(complete, pa.bool_()),
+            "partition": pa.array([partition] * m, pa.string()),
+        },
         schema=ECHO_SCANS_SCHEMA,
-    )  # fmt: skip
+    )
 
 
 def _runs(group_id: np.ndarray) -> Iterable[tuple[int, int]]:
@@ -464,8 +476,51 @@ def _partition_files(catalog: Catalog, table: str, partition: str) -> dict[str, 
     return out
 
 
-def _read(catalog: Catalog, key: str) -> pa.Table:
-    return pq.read_table(io.BytesIO(catalog.store.get_bytes(key)))
+def _read(catalog: Catalog, key: str, columns: list[str] | None = None) -> pa.Table:
+    return pq.read_table(io.BytesIO(catalog.store.get_bytes(key)), columns=columns)
+
+
+#: The ``feed_records`` columns a run needs of the records already landed in the hour (scans, gaps, counts
+#: and de-duplication); reading only these keeps a run of the open hour from decoding the whole hour's rows.
+HOUR_COLUMNS = ["record_id", *SCAN_INPUT_COLUMNS]
+
+
+def _fresh_frames(
+    per_segment: list[list[RecordFrame]], landed: list[pa.Table]
+) -> tuple[list[list[RecordFrame]], int]:
+    """Each segment's frames without ids already landed (``landed``' ``record_id``) or seen in an earlier
+    segment or earlier in the same one (spool order: the first copy wins). Returns them and the count dropped.
+
+    The landed ids are matched in one vectorised ``is_in`` (hex strings, as stored), not a Python set of
+    the whole hour rebuilt every run: a run costs the new records, not the hour.
+    """
+    seen: set[bytes] = set()
+    firsts, dropped = [], 0
+    for frames in per_segment:
+        keep = []
+        for fr in frames:
+            if fr.record_id in seen:
+                dropped += 1
+                continue
+            seen.add(fr.record_id)
+            keep.append(fr)
+        firsts.append(keep)
+    landed_ids = [t.column("record_id") for t in landed if t.num_rows]
+    if not landed_ids or not seen:
+        return firsts, dropped
+    # One is_in over every segment's frames: it hashes the value set on each call.
+    value_set = pa.chunked_array(landed_ids, pa.string()).combine_chunks()
+    hexes = pa.array([f.record_id.hex() for frames in firsts for f in frames], pa.string())
+    known = pc.is_in(hexes, value_set=value_set).to_numpy(zero_copy_only=False)
+    if not known.any():
+        return firsts, dropped
+    dropped += int(known.sum())
+    out, i = [], 0
+    for frames in firsts:
+        mask = known[i : i + len(frames)]
+        i += len(frames)
+        out.append([f for f, k in zip(frames, mask, strict=True) if not k])
+    return out, dropped
 
 
 def _following_records(spool: Spool, partition: str, open_keys: set[tuple[str, int]]) -> pa.Table | None:
@@ -578,37 +633,43 @@ def materialize_hour(
                 "segments": {str(k): v for k, v in seg_ends.items()},
                 "records": records.num_rows,
             }
-        all_records = catalog.read_partition("feed_records", partition) or RECORDS_SCHEMA.empty_table()
+        if stale:
+            all_records = records.select(HOUR_COLUMNS)
+        elif "" in files["feed_records"]:
+            all_records = _read(catalog, files["feed_records"][""], HOUR_COLUMNS)
+        else:
+            all_records = RECORDS_SCHEMA.empty_table().select(HOUR_COLUMNS)
     else:
         # Chunks of segments that did not grow stay as they are; their ids seed the de-duplication.
         keep_tables, rebuild = [], []
         for seq, end in sorted(seg_ends.items()):
             key = files["feed_records"].get(str(seq))
             if key is not None and done.get(seq) == end:
-                keep_tables.append(_read(catalog, key))
+                keep_tables.append(_read(catalog, key, HOUR_COLUMNS))
             else:
                 rebuild.append(seq)
         full = files["feed_records"].get("")
         if full is not None:  # a previous final run (late data reopened the hour): keep its rows
-            keep_tables.insert(0, _read(catalog, full))
-        seen = {bytes.fromhex(x) for t in keep_tables for x in t.column("record_id").to_pylist()}
-        new_tables = []
+            keep_tables.insert(0, _read(catalog, full, HOUR_COLUMNS))
+        per_segment = []
         for seq in rebuild:
             h = spool.index(seq).hours[partition]
-            frames = (
-                f
-                for f in spool.iter_records(seq, h["first_offset"], h["end_offset"])
-                if lo <= f.record_time_us < hi
+            per_segment.append(
+                [
+                    f
+                    for f in spool.iter_records(seq, h["first_offset"], h["end_offset"])
+                    if lo <= f.record_time_us < hi
+                ]
             )
-            frames, dropped = dedup_frames(frames, seen)
-            res.duplicates_dropped += dropped
-            seen.update(f.record_id for f in frames)
+        per_segment, res.duplicates_dropped = _fresh_frames(per_segment, keep_tables)
+        new_tables = []
+        for seq, frames in zip(rebuild, per_segment, strict=True):
             records, echoes = decode_frames(frames, partition)
             res.new_records += records.num_rows - counts.get(seq, 0)
             counts[seq] = records.num_rows
             for table, rows in (("feed_records", records), ("echoes", echoes)):
                 res.files_written.append(catalog.write_partition(table, _chunk_name(partition, seq), rows))
-            new_tables.append(records)
+            new_tables.append(records.select(HOUR_COLUMNS))
             done[seq] = seg_ends[seq]
         state = {
             "final": False,
@@ -619,7 +680,7 @@ def materialize_hour(
         all_records = (
             pa.concat_tables([*keep_tables, *new_tables])
             if keep_tables or new_tables
-            else RECORDS_SCHEMA.empty_table()
+            else RECORDS_SCHEMA.empty_table().select(HOUR_COLUMNS)
         )
     catalog.store.put_bytes(state_key, json.dumps(state, sort_keys=True).encode())
 
@@ -692,12 +753,11 @@ def _open_scan_keys(records: pa.Table) -> set[tuple[str, int]]:
 
 def record_id_counts(catalog: Catalog, partition: str) -> tuple[int, int]:
     """``(rows, distinct record ids)`` over every ``feed_records`` file of the hour (full file and chunks)."""
-    ids: set[str] = set()
-    rows = 0
-    for key in _partition_files(catalog, "feed_records", partition).values():
-        col = pq.read_table(io.BytesIO(catalog.store.get_bytes(key)), columns=["record_id"]).column(
-            "record_id"
-        )
-        rows += len(col)
-        ids.update(col.to_pylist())
-    return rows, len(ids)
+    cols = [
+        _read(catalog, key, ["record_id"]).column("record_id")
+        for key in _partition_files(catalog, "feed_records", partition).values()
+    ]
+    if not cols:
+        return 0, 0
+    ids = pa.chunked_array([c for col in cols for c in col.chunks], pa.string())
+    return len(ids), int(pc.count_distinct(ids).as_py())
