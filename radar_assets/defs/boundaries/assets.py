@@ -12,7 +12,6 @@ from pydantic import Field
 from radar_assets.defs.catalog.resources import CatalogResource
 from radar_assets.defs.metadata import bullets_md
 from radar_assets.defs.partitions import boundaries_partitions
-from radar_assets.lib.geo import boundaries as registry
 
 BOUNDARIES = "boundaries"
 NO_REJECTS = "no_rejected_features"
@@ -57,6 +56,10 @@ def sync_partitions(instance: dg.DagsterInstance, ids: list[str]) -> tuple[list[
 def boundaries(
     context: dg.AssetExecutionContext, config: BoundariesConfig, catalog: CatalogResource
 ) -> dg.MaterializeResult:
+    # Imported here, not at module level: the geo stack (shapely, pyproj, pyogrio) would otherwise load in
+    # every process that loads the code location, every run of every other asset included.
+    from radar_assets.lib.geo import boundaries as registry
+
     cat = catalog.get_catalog()
     rejects: list[str] = []
     files: list[str] = []

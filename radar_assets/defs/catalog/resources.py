@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 from pydantic import Field
 
-from radar_assets.lib.catalog import Catalog
 from radar_assets.lib.store import ObjectStore, store_from_url
+
+if TYPE_CHECKING:
+    from radar_assets.lib.catalog import Catalog
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -37,4 +41,8 @@ class CatalogResource(dg.ConfigurableResource):
     snapshot_dir: str = Field(description="Folder holding catalog.duckdb, the snapshot the API reads")
 
     def get_catalog(self) -> Catalog:
+        # Imported on use: DuckDB is only needed by runs that touch the catalog, not by every process
+        # that loads the code location (webserver, daemon, sensors).
+        from radar_assets.lib.catalog import Catalog
+
         return Catalog(self.store.get_store(), self.snapshot_dir)

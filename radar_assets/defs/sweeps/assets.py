@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from radar_assets.defs.automation import SITE_DAY_DOWNSTREAM
+from radar_assets.defs.catalog.assets import publish_if_last_of_backfill
 from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.metadata import bullets_md, image_md
@@ -95,6 +96,10 @@ def _rendered_sweeps(
         )
     if result.thumbnail:
         metadata["thumbnail"] = image_md(result.thumbnail, result.thumbnail_caption, "lowest sweep")
+    # The last run of a raw_scans + rendered_sweeps backfill publishes the catalog itself (not ~25 s later).
+    published = publish_if_last_of_backfill(context, catalog, (RAW_SCANS, RENDERED_SWEEPS))
+    if published is not None:
+        metadata["catalog_published"] = dg.MetadataValue.json(published)
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[
