@@ -19,6 +19,7 @@ cached JSON fragments of its columns, only the transformed values are encoded pe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from datetime import datetime
@@ -26,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
+from starlette.concurrency import run_in_threadpool
 
 from radar_assets.api.dependencies import CatalogReadDep, ObjectsDep
 from radar_assets.api.errors import InvalidParameterError, NotFoundError
@@ -139,33 +141,35 @@ def _apply(
 
 #: Columns of a cached series: both statistics, so that switching mean/median hits the cache.
 _VALUE_COLUMNS = ("mean", "p50", "count", "coverage_fraction")
-#: Bytes a cached series is charged per point: its arrays (48), scan id objects (~70) and the JSON
-#: fragments of its columns (~120); measured on 30-day series.
-_BYTES_PER_POINT = 256
+#: Bytes a cached series is charged per point: its arrays (40) and the JSON of its columns (about 106
+#: when all are built); measured 146 on 30-day series.
+_BYTES_PER_POINT = 160
+#: Share of ``api.timeseries_cache_bytes`` for transformed values; the rest holds decoded series. Apart,
+#: because values are cheap to recompute (a millisecond) and many (one per transform), and must not
+#: push out series, which cost a query each.
+_VALUE_CACHE_SHARE = 8
 
 
 class _Decoded:
     """One query's rows as numpy columns in time order, plus their JSON fragments (built on first use).
 
     Immutable once built (the fragments only memoise pure functions of the columns), so concurrent
-    requests share it from the cache.
+    requests share it from the cache. Scan ids are kept only as their JSON: thousands of strings per
+    series would double its memory and give every garbage collection of the server more to walk.
     """
 
-    def __init__(self, time, sites: list[str], scan_id: list[str], values: dict):
-        self.n = len(scan_id)
+    def __init__(self, time, sites: list[str], scan_id_json: bytes, values: dict):
+        self.n = len(time)
         self.time = time
         self.sites = sites
-        self.scan_id = scan_id
         self.values = values
-        self._fragments: dict[str, bytes] = {}
+        self._fragments: dict[str, bytes] = {"scan_id": scan_id_json}
 
     def fragment(self, name: str) -> bytes:
         text = self._fragments.get(name)
         if text is None:
             if name == "time":
                 text = series_json.iso_json(self.time)
-            elif name == "scan_id":
-                text = series_json.object_json(self.scan_id)
             else:
                 text = series_json.floats_json(self.values[name])
             self._fragments[name] = text
@@ -215,19 +219,44 @@ def _series(session, boundary: str, site, product: str, start, end) -> _Decoded:
         )
     else:
         sites = [site] if times.size else []
-    return _Decoded(times, sites, scan_id, values)
+    return _Decoded(times, sites, series_json.object_json(scan_id), values)
+
+
+def _cache(read, name: str = "timeseries_cache") -> series_json.SeriesCache:
+    """The app's cache of decoded series (``timeseries_cache``) or of transformed values
+    (``timeseries_value_cache``), sharing ``api.timeseries_cache_bytes`` (made on first use)."""
+    state = read.request.app.state.__dict__
+    cache = state.get(name)
+    if cache is None:
+        total = read.settings.api.timeseries_cache_bytes
+        values = total // _VALUE_CACHE_SHARE
+        size = values if name == "timeseries_value_cache" else total - values
+        cache = state.setdefault(name, series_json.SeriesCache(size))
+    return cache
+
+
+def content_key(snapshot) -> str:
+    """What the snapshot's ``timeseries`` table was built from: a hash of its partition files and their
+    versions (the snapshot's version when it does not list them).
+
+    Most publications change other tables (every feed run publishes its scans), so series cached under
+    this key outlive them; any change of a ``timeseries`` file gives a new key.
+    """
+
+    def compute() -> str:
+        files = sorted((uri, version) for (table, uri), version in snapshot.files.items() if table == TABLE)
+        if not files:
+            return f"snapshot:{snapshot.version}"
+        return hashlib.sha256(json.dumps(files).encode()).hexdigest()[:32]
+
+    return snapshot.memo(("timeseries", "content_key"), compute)
 
 
 def _cached_series(read, session, boundary: str, site, product: str, start, end) -> _Decoded:
-    """:func:`_series` through the app's :class:`SeriesCache`, keyed by the snapshot (whose content never
-    changes) and the query."""
-    state = read.request.app.state.__dict__
-    cache = state.get("timeseries_cache")
-    if cache is None:
-        cache = state.setdefault(
-            "timeseries_cache", series_json.SeriesCache(read.settings.api.timeseries_cache_bytes)
-        )
-    key = (session.snapshot.version, boundary, site, product, start, end)
+    """:func:`_series` through the app's :class:`SeriesCache`, keyed by the content of the snapshot's
+    ``timeseries`` table (:func:`content_key`) and the query."""
+    cache = _cache(read)
+    key = (content_key(session.snapshot), boundary, site, product, start, end)
     hit = cache.get(key)
     if hit is not None:
         return hit
@@ -243,13 +272,100 @@ def _value_array(q: TransformParams, raw, reference):
         raise InvalidParameterError(("query", "transform"), str(exc)) from None
 
 
+def _value_key(content: str, q: TimeseriesQuery, column: str) -> tuple:
+    """Cache key of a query's transformed values: everything they depend on, i.e. the series' table
+    content (:func:`content_key`), the series' query, the statistic and the transform's parameters (the
+    reference window only for ``zscore_fixed``, the width only with a smoother)."""
+    smoother = tf.normalise_method(q.smoother)
+    fixed = q.transform == "zscore_fixed"
+    return (
+        "value", content, q.boundary, q.site, q.product, q.start, q.end, column, q.transform,
+        q.reference_start if fixed else None, q.reference_end if fixed else None,
+        smoother, q.width if smoother != "none" else None,
+    )  # fmt: skip
+
+
+def _plain(q: TransformParams) -> bool:
+    return q.transform == "none" and tf.normalise_method(q.smoother) == "none"
+
+
+def _value_fragment(read, content: str, q: TimeseriesQuery, column: str, data: _Decoded, reference) -> bytes:
+    """JSON of the transformed, smoothed statistic, cached beside the series it comes from (so a cached
+    text is exactly what recomputing gives)."""
+    if _plain(q):
+        return data.fragment(column)
+    cache = _cache(read, "timeseries_value_cache")
+    key = _value_key(content, q, column)
+    text = cache.get(key)
+    if text is None:
+        text = series_json.floats_json(_value_array(q, data.values[column], reference))
+        cache.put(key, text, 256 + len(text))
+    return text
+
+
+class FragmentsResponse(Response):
+    """A response whose body is sent as its parts, in order, with their total ``Content-Length``.
+
+    The parts of a series are mostly cached JSON fragments; joining them would allocate (and fault in)
+    a fresh megabyte per request for one copy, which cost more than the rest of a cached answer.
+    """
+
+    def __init__(self, parts: list[bytes], media_type: str, headers: dict[str, str]):
+        self.parts = [p for p in parts if p]
+        super().__init__(b"", media_type=media_type, headers=headers)
+        length = str(sum(len(p) for p in self.parts)).encode()
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        self.raw_headers.append((b"content-length", length))
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        last = len(self.parts) - 1
+        if last < 0:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        for i, part in enumerate(self.parts):
+            await send({"type": "http.response.body", "body": part, "more_body": i < last})
+
+
 @router.get(
     "/timeseries",
     response_model=Series,
     responses={**error_responses(404, 503), 200: {"content": {"application/json": {}, "text/csv": {}}}},
 )
-def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep) -> Any:
+async def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep) -> Any:
     """A boundary's per-scan statistic with SKOPE's transforms (statistic -> transform -> smoother)."""
+    # A series answered before (and its transform) is all in memory: that answer is written from the
+    # event loop; anything needing the catalog or a computation goes to a worker thread.
+    answer = _from_cache(q, read)
+    if answer is None:
+        answer = await run_in_threadpool(_answer, q, read)
+    return answer
+
+
+def _from_cache(q: TimeseriesQuery, read) -> Response | None:
+    """The JSON answer when the series and its transformed values are cached (else None: no query, no
+    computation here). Errors are left to :func:`_answer`, which raises them."""
+    if q.format != "json" or q.transform == "zscore_fixed":
+        return None
+    snapshot = read.snapshots.current()
+    if (not_modified := read.not_modified(snapshot)) is not None:
+        return not_modified
+    if not snapshot.has_table(TABLE):
+        return None
+    content = content_key(snapshot)
+    data = _cache(read).get((content, q.boundary, q.site, q.product, q.start, q.end))
+    if data is None or data.n == 0 or data.n > MAX_POINTS or (q.site is None and len(data.sites) > 1):
+        return None
+    column = tf.statistic_column(q.statistic)
+    if _plain(q):
+        value = data.fragment(column)
+    else:
+        value = _cache(read, "timeseries_value_cache").get(_value_key(content, q, column))
+    if value is None:
+        return None
+    return _json_answer(q, read, data, column, value)
+
+
+def _answer(q: TimeseriesQuery, read) -> Response:
     column = tf.statistic_column(q.statistic)
     with read.snapshots.session() as session:
         if (not_modified := read.not_modified(session.snapshot)) is not None:
@@ -264,6 +380,7 @@ def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep)
             )
             reference = ref.values[column][:MAX_POINTS]
         n = data.n
+        content = content_key(session.snapshot)
         if n == 0 and not _exists(session, q.boundary):
             raise NotFoundError(f"no time series for boundary {q.boundary!r}")
     if n > MAX_POINTS:
@@ -274,14 +391,13 @@ def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep)
             ("query", "site"),
             f"boundary {q.boundary!r} is covered by several sites ({', '.join(sites)}): give site",
         )
-    plain = q.transform == "none" and tf.normalise_method(q.smoother) == "none"
-    value = None if plain else _value_array(q, data.values[column], reference)
     if q.format == "csv":
+        value = None if _plain(q) else _value_array(q, data.values[column], reference)
         headers = dict(read.response.headers)
         headers["Content-Disposition"] = f'inline; filename="{q.boundary}_{q.product}.csv"'
         columns = {
             "time": json.loads(data.fragment("time")),
-            "scan_id": data.scan_id,
+            "scan_id": json.loads(data.fragment("scan_id")),
             "value": tf.to_list(data.values[column] if value is None else value),
             "raw": tf.to_list(data.values[column]),
             "count": tf.to_list(data.values["count"]),
@@ -289,10 +405,15 @@ def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep)
         }
         rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
         return Response(csv_bytes(list(columns), rows), media_type="text/csv", headers=headers)
+    value = _value_fragment(read, content, q, column, data, reference)
+    return _json_answer(q, read, data, column, value)
+
+
+def _json_answer(q: TimeseriesQuery, read, data: _Decoded, column: str, value: bytes) -> Response:
     head = series_json.object_json(
         {
             "boundary": q.boundary,
-            "site": q.site or (sites[0] if sites else None),
+            "site": q.site or (data.sites[0] if data.sites else None),
             "product": q.product,
             "statistic": q.statistic,
             "transform": q.transform,
@@ -300,21 +421,19 @@ def get_timeseries(q: Annotated[TimeseriesQuery, Query()], read: CatalogReadDep)
             "width": q.width,
         }
     )
-    # The Series model's fields, in its order; column fragments are cached with the series.
-    raw = data.fragment(column)
-    body = b"".join(
-        [
-            head[:-1],
-            b',"time":', data.fragment("time"),
-            b',"scan_id":', data.fragment("scan_id"),
-            b',"value":', raw if value is None else series_json.floats_json(value),
-            b',"raw":', raw,
-            b',"count":', data.fragment("count"),
-            b',"coverage_fraction":', data.fragment("coverage_fraction"),
-            b"}",
-        ]
-    )  # fmt: skip
-    return Response(body, media_type="application/json", headers=dict(read.response.headers))
+    # The Series model's fields, in its order; every column's JSON is cached with the series (the
+    # transformed values per transform), so a repeated query only writes cached bytes.
+    parts = [
+        head[:-1],
+        b',"time":', data.fragment("time"),
+        b',"scan_id":', data.fragment("scan_id"),
+        b',"value":', value,
+        b',"raw":', data.fragment(column),
+        b',"count":', data.fragment("count"),
+        b',"coverage_fraction":', data.fragment("coverage_fraction"),
+        b"}",
+    ]  # fmt: skip
+    return FragmentsResponse(parts, "application/json", dict(read.response.headers))
 
 
 def _exists(session, boundary: str) -> bool:
