@@ -155,6 +155,7 @@ def run_daemon(args, work: Path) -> dict:
         )
         runs = _count_runs(dagster_home)
         run_times = _run_times(dagster_home)
+        step_times = _step_times(dagster_home)
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -179,6 +180,7 @@ def run_daemon(args, work: Path) -> dict:
         "daemon_latency_max_s": round(float(np.max(lat)), 2),
         "daemon_runs": runs,
         "daemon_run_times": run_times,
+        "daemon_step_times": step_times,
         "daemon_knobs": _knobs(env),
         "daemon_duration_s": args.daemon_duration,
     }
@@ -216,6 +218,7 @@ def _knobs(env: dict) -> dict:
         "executor": s.execution.executor,
         "feed_runs_in_process": s.feed.runs_in_process,
         "feed_publish_in_runs": s.feed.publish_in_runs,
+        "feed_queue_next_run": s.feed.queue_next_run,
     }
 
 
@@ -235,6 +238,39 @@ def _run_times(dagster_home: Path) -> dict[str, dict[str, float]]:
     return {
         job: {"queued_s": round(q or 0, 2), "ran_s": round(r or 0, 2), "runs": n} for job, q, r, n in rows
     }
+
+
+def _step_times(dagster_home: Path) -> dict[str, float]:
+    """Mean seconds, over the runs, of each part of a run: ``launch`` (the run process starting: interpreter,
+    imports, code location), each step (start -> success), and ``tail`` (last step -> run success)."""
+    import datetime as dt
+
+    parts: dict[str, list[float]] = {}
+    for db in sorted((dagster_home / "history" / "runs").glob("*.db")):
+        if db.name == "index.db":
+            continue
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            rows = con.execute(
+                "SELECT timestamp, dagster_event_type, step_key FROM event_logs"
+                " WHERE dagster_event_type IS NOT NULL ORDER BY id"
+            ).fetchall()
+        finally:
+            con.close()
+        t = {}
+        for ts, kind, step in rows:
+            at = dt.datetime.fromisoformat(ts).timestamp() if isinstance(ts, str) else float(ts)
+            t[(kind, step)] = at
+            if kind == "STEP_SUCCESS" and ("STEP_START", step) in t:
+                parts.setdefault(step, []).append(at - t[("STEP_START", step)])
+                t["last_step"] = at
+        if ("PIPELINE_STARTING", None) in t and ("PIPELINE_START", None) in t:
+            parts.setdefault("launch", []).append(
+                t[("PIPELINE_START", None)] - t[("PIPELINE_STARTING", None)]
+            )
+        if "last_step" in t and ("PIPELINE_SUCCESS", None) in t:
+            parts.setdefault("tail", []).append(t[("PIPELINE_SUCCESS", None)] - t["last_step"])
+    return {k: round(float(np.mean(v)), 2) for k, v in parts.items()}
 
 
 def run_pipeline(args, work: Path) -> dict:
@@ -438,12 +474,16 @@ def main() -> None:
     ap.add_argument("--nice", type=int, default=10, help="niceness of the sensor/asset/publish loop")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-feed-"))
+    load_before = os.getloadavg()
     try:
         result = run_daemon(args, work)  # first: the in-process loop below lowers this process's priority
         if not args.daemon_only:
             result.update(run_pipeline(args, work))
             result.update(run_baseline(args, work))
         result.update({"target_rate": args.rate, "duration_s": args.duration})
+        # Figures on a shared machine are only comparable with the load they were taken under.
+        result["loadavg_before"] = [round(x, 2) for x in load_before]
+        result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -194,3 +194,21 @@ def test_a_feed_run_lands_the_hour_and_publishes_it_in_one_run(tmp_path):
     assert res.success
     con = resources["catalog"].get_catalog().connect_readonly()
     assert con.execute("SELECT count(*) FROM feed_records").fetchone()[0] == 50
+
+
+def test_a_slow_first_pass_is_followed_by_one_more_and_counts_once(tmp_path, monkeypatch):
+    # SECOND_PASS_AFTER_S = 0: every incremental run makes two passes; the second finds nothing new, and the
+    # run reports the hour once (records, new records, exactly-once check) as a single pass would.
+    from radar_assets.defs.echoes import assets
+
+    monkeypatch.setattr(assets, "SECOND_PASS_AFTER_S", 0.0)
+    start = (time.time_ns() // 1000 // 3_600_000_000) * 3_600_000_000 + 1_000_000
+    _spool_with_records(tmp_path / "spool", start, n=120)
+    res = dg.materialize([live_echoes], partition_key=hour_key(start), resources=_resources(tmp_path))
+    assert res.success
+    md = res.asset_materializations_for_node("live_echoes")[0].metadata
+    assert md["records"].value == 120 and md["new_records"].value == 120 and not md["final"].value
+    # Both passes wrote the hour's small tables: each is listed once per pass.
+    assert sum("echo_scans" in k for k in md["catalog_files_written"].value) == 2
+    checks = {e.check_name: e for e in res.get_asset_check_evaluations()}
+    assert checks[EXACTLY_ONCE].passed
