@@ -102,18 +102,22 @@ class RenderResult:
     thumbnail_caption: str = ""
     location_from_site_table: list[str] = field(default_factory=list)
     max_extent_km: float = 0.0
+    streams_reused: int = (
+        0  # Level 2 volumes rendered from the stream ingest decompressed (not decompressed again)
+    )
 
 
 def _decode(scan: dict, data: bytes, streams: StreamCache | None = None):
+    """The decoded volume, and whether its decompressed stream came from ``streams``."""
     if scan["level"] == 2:
         from radar_assets.lib.readers.nexrad_level2 import read_level2
 
         # The stream ingest decompressed from these very bytes (keyed by their sha256), if it left it.
         stream = streams.take(sha256_hex(data)) if streams is not None else None
-        return read_level2(stream if stream is not None else data, site_hint=scan["site"])
+        return read_level2(stream if stream is not None else data, site_hint=scan["site"]), stream is not None
     from radar_assets.lib.readers.nexrad_level3 import read_level3
 
-    return read_level3(data, site_hint=scan["site"])
+    return read_level3(data, site_hint=scan["site"]), False
 
 
 def render_partition(
@@ -147,7 +151,7 @@ def render_partition(
             result.reused_scans += 1
             continue
         try:
-            volume = _decode(scan, store.get_bytes(scan["store_key"]), streams)
+            volume, reused_stream = _decode(scan, store.get_bytes(scan["store_key"]), streams)
             rendered = render_volume(volume, moments, size)
         except (ValueError, KeyError) as exc:  # decode errors are ValueErrors naming the problem
             rejects.append(
@@ -187,6 +191,7 @@ def render_partition(
             result.images += 1
             result.max_extent_km = max(result.max_extent_km, bounds_extent_km(b))
         result.rendered_scans += 1
+        result.streams_reused += reused_stream
         if progress:
             progress(done, len(todo))
     rows.sort(key=lambda r: (r["scan_id"], r["moment"], r["sweep_index"]))

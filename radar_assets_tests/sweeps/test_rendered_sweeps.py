@@ -1,5 +1,6 @@
 """``rendered_sweeps`` on real Level 2 (Message 31 and Message 1) and Level 3 files, through Dagster."""
 
+import hashlib
 import io
 import json
 import shutil
@@ -102,6 +103,15 @@ def test_level2_images_cover_reflectivity_on_every_sweep(env):
     ref = sorted(r["sweep_index"] for r in _sweeps(env, "2019-06-17|KLOT") if r["moment"] == "REF")
     assert ref == list(range(scan["sweep_count"]))
     assert any(r["moment"] == "VEL" for r in _sweeps(env, "2019-06-17|KLOT"))
+
+
+def test_each_level2_volume_is_decompressed_once(env):
+    # raw_scans left the stream it decompressed beside the lookup cache; rendered_sweeps took it.
+    for partition, level2 in (("2019-06-17|KLOT", 1), ("2005-08-28|KLIX", 1), ("2021-01-31|KLOT", 0)):
+        assert _meta(env["results"][partition])["decompressed_streams_reused"] == level2, partition
+    for rel in ("level2/KLOT/KLOT20190617_181704_V06", "level2/msg1/KLIX20050828_180149.gz"):
+        digest = hashlib.sha256(shared_path(*rel.split("/")).read_bytes()).hexdigest()
+        assert not (lookup_cache_dir().parent / "level2-streams" / f"stream-{digest}.lz4").exists()
 
 
 def test_message1_location_comes_from_the_site_table(env):

@@ -101,6 +101,7 @@ def test_ingest_leaves_streams_that_render_consumes_with_identical_images(tmp_pa
                 assert streams.total_bytes() > 0  # left for the renderer
             result = render_partition(ingested.scans, store, partition, None, 256, ["REF"], streams=streams)
             assert result.rejects.num_rows == 0 and result.images > 0
+            assert result.streams_reused == (1 if streams is not None else 0)
             if streams is not None:
                 assert streams.total_bytes() == 0  # the renderer took it: decompressed once
             for key in (

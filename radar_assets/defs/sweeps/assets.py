@@ -85,6 +85,7 @@ def _rendered_sweeps(
         "images_rendered": result.images,
         "scans_rendered": result.rendered_scans,
         "scans_reused": result.reused_scans,
+        "decompressed_streams_reused": result.streams_reused,
         "rejected": len(rejected),
         "size_px": size,
         "catalog_files_written": dg.MetadataValue.json(written),
