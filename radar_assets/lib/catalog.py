@@ -42,6 +42,10 @@ _META_TABLES = {"catalog_meta", "catalog_files", "catalog_tables"}
 # sorted rows, the table is rebuilt in sort order. Doubling keeps the amortised cost of re-sorting at one
 # extra write per row (a quarter made a fast-growing feed table rebuild every few publishes).
 RESORT_FRACTION = 1.0
+# Live-feed tables: their rows arrive in time order, so rows appended by incremental publishes already have
+# tight time zone maps; re-sorting the whole table as it doubles would land inside a feed run, whose length
+# is the feed's record -> queryable latency. The nightly compaction (publish(incremental=False)) sorts them.
+APPEND_ORDERED = frozenset({"feed_records", "echoes"})
 
 # Sort order of each table in the snapshot: DuckDB's min/max zone maps then prune row groups for the
 # API's usual filters (site + time range) without secondary indexes.
@@ -215,7 +219,8 @@ class Catalog:
                             fresh = sorted(u for u in versions if old.get(u) != versions[u])
                             added = self._patch(con, table, stale, fresh)
                             appended += max(added, 0)
-                            rebuild = added < 0 or appended > RESORT_FRACTION * sorted_rows
+                            resort = table not in APPEND_ORDERED and appended > RESORT_FRACTION * sorted_rows
+                            rebuild = added < 0 or resort
                         if rebuild:
                             self._rebuild(con, table, sorted(versions), replace=table in existing)
                             sorted_rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]

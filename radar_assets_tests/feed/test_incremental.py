@@ -90,3 +90,45 @@ def test_incremental_runs_equal_a_final_rebuild_after_every_run(tmp_path):
     assert landed.num_rows == 1200 - len(hole)  # every record once: late ones in, resent ones once
     assert full.duplicates_dropped == 10  # the rebuild reads every segment (a run, only those that grew)
     assert res.gaps == 3 and res.complete_scans > 0 and res.rejects == len(batches)
+
+
+def test_feed_tables_are_appended_not_resorted_inside_feed_runs_and_compaction_sorts_them(tmp_path):
+    # A run's publish appends the new feed rows (sorted among themselves); it never re-sorts the whole table
+    # however many rows were appended (that would land inside a feed run). The nightly full publish sorts.
+    import duckdb
+
+    cat = local_catalog(tmp_path)
+    feed = SyntheticFeed(["sas", "pgr"], 20, H0 + 1_000_000)
+    spool_dir = tmp_path / "spool"
+    hour = hour_key(H0 + 1_000_000)
+    writer = SpoolWriter(spool_dir, segment_bytes=30_000).open()
+
+    def state() -> dict[str, tuple[int, int]]:
+        con = duckdb.connect(str(cat.snapshot_path), read_only=True)
+        try:
+            rows = con.execute("SELECT table_name, sorted_rows, appended_rows FROM catalog_tables").fetchall()
+            return {t: (s, a) for t, s, a in rows}
+        finally:
+            con.close()
+
+    try:
+        first = 0
+        for n in (40, 80, 160):  # each batch outnumbers every row already published
+            for i in range(first, first + n):
+                s, d = feed.record(i)
+                writer.append(validate([s.encode(), zlib.compress(d)]), (H0 + 2_000_000) * 1000, "e")
+            first += n
+            writer.flush()
+            materialize_hour(Spool(spool_dir), cat, hour, H0 + 60_000_000, final=False)
+            cat.publish()
+    finally:
+        writer.close()
+    sorted_rows, appended = state()["feed_records"]
+    # Never re-sorted in the feed's publishes (appended also counts the grown segment's rows put back).
+    assert sorted_rows == 40 and appended >= 240
+    assert state()["echo_scans"][1] == 0  # other tables still re-sort as they double
+    cat.publish(incremental=False)
+    assert state()["feed_records"] == (280, 0)
+    con = cat.connect_readonly()
+    keys = con.execute("SELECT station, epoch_us(record_time) FROM feed_records").fetchall()
+    assert keys == sorted(keys)
