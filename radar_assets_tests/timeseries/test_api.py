@@ -250,3 +250,52 @@ def test_a_new_snapshot_is_never_answered_from_the_series_cache(tmp_path):
         assert c.get("/timeseries", params={"boundary": "B-1"}).json()["raw"] == [1.0] * 3  # cached
         publish(2.0)
         assert c.get("/timeseries", params={"boundary": "B-1"}).json()["raw"] == [2.0] * 3
+
+
+def test_a_cached_answer_is_the_same_bytes_as_the_computed_one(series_client):
+    client, values, t0 = series_client
+    params = {"boundary": "B-1", "transform": "zscore_selected", "smoother": "trailing", "width": 9}
+    first = client.get("/timeseries", params=params)  # computed in a worker thread (or cached by now)
+    values_cache = client.app.state.timeseries_value_cache
+    hits = values_cache.hits
+    second = client.get("/timeseries", params=params)  # written from the cache on the event loop
+    assert values_cache.hits == hits + 1
+    assert second.status_code == first.status_code == 200
+    assert second.content == first.content
+    assert int(second.headers["content-length"]) == len(second.content)
+    assert second.headers["etag"] == first.headers["etag"]
+    head = client.head("/timeseries", params=params)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == second.headers["content-length"]
+    not_modified = client.get("/timeseries", params=params, headers={"If-None-Match": second.headers["etag"]})
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    # Another width is other values, computed, not the cached ones.
+    other = client.get("/timeseries", params={**params, "width": 11}).json()["value"]
+    assert other == tf.apply(values, "zscore_selected", None, "trailing", 11) != second.json()["value"]
+
+
+def test_series_outlive_publications_that_leave_the_timeseries_table_alone(tmp_path):
+    catalog = local_catalog(tmp_path)
+    t0 = datetime(2024, 5, 1, tzinfo=UTC)
+    rows = [
+        {"boundary": "B-1", "site": "KLOT", "scan_id": f"S{i}", "sweep_id": f"S{i}-REF-00", "product": "REF",
+         "level": 2, "time": t0 + timedelta(minutes=5 * i), "units": "dBZ", "elevation": 0.5, "count": 1.0,
+         "cells": 1, "coverage_fraction": 1.0, "mean": 3.0, "min": 3.0, "max": 3.0, "p50": 3.0,
+         "p90": 3.0, "frac_ge_20dbz": 0.0, "sweep_fingerprint": "x", "boundary_hash": "y",
+         "partition": "2024-05-01|KLOT"}
+        for i in range(3)
+    ]  # fmt: skip
+    catalog.write_partition(
+        "timeseries", "2024-05-01|KLOT", pa.Table.from_pylist(rows, schema=TIMESERIES_SCHEMA)
+    )
+    catalog.publish()
+    with TestClient(create_app(settings_for(tmp_path, snapshot_check_interval=0))) as c:
+        first = c.get("/timeseries", params={"boundary": "B-1"})
+        cache = c.app.state.timeseries_cache
+        misses = cache.misses
+        catalog.write_partition("unrelated", "p1", pa.table({"x": [1, 2, 3]}))
+        catalog.publish()
+        again = c.get("/timeseries", params={"boundary": "B-1"})
+        assert again.headers["etag"] != first.headers["etag"]  # a new snapshot ...
+        assert again.content == first.content
+        assert cache.misses == misses  # ... whose series were not read again
