@@ -357,6 +357,14 @@ class SnapshotManager:
         self._lock = threading.Lock()
         self._history: deque[Publication] = deque(maxlen=256)
 
+    def checked(self) -> Snapshot | None:
+        """The newest snapshot when it was checked less than ``check_interval`` ago, else None: never any
+        I/O, so code on the event loop can use it (:meth:`current` may open a new snapshot)."""
+        snap = self._snapshot
+        if snap is not None and time.monotonic() - self._checked < self.check_interval:
+            return snap
+        return None
+
     def current(self) -> Snapshot:
         """The newest snapshot; stats the path when the last check is ``check_interval`` old."""
         snap = self._snapshot

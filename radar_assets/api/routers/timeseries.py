@@ -12,9 +12,13 @@ and ``POST /timeseries/extract`` for an ad-hoc geometry.
   a 413, more than ``extract_max_sweeps`` sweeps a 422, and when ``extract_max_concurrent`` extractions
   are running the answer is 503 with ``Retry-After``.
 
-``GET /timeseries`` keeps the series it decoded in a memory LRU (``api.timeseries_cache_bytes``) keyed by
-the catalog snapshot, whose content never changes, and the query; the response is assembled from the
-cached JSON fragments of its columns, only the transformed values are encoded per request.
+``GET /timeseries`` keeps the series it decoded, with the JSON of their columns, in a memory LRU
+(``api.timeseries_cache_bytes``) keyed by the content of the snapshot's ``timeseries`` table (its files and
+their versions: publications that change other tables keep the series) and the query; the transformed
+values of each (series, statistic, transform) are kept as JSON in their own eighth of that memory. A query
+whose series and values are cached is answered from the event loop (no worker thread, no query, no
+computation) as its cached fragments, sent one after the other (joining them would allocate a fresh
+megabyte per answer); anything else runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -346,7 +350,9 @@ def _from_cache(q: TimeseriesQuery, read) -> Response | None:
     computation here). Errors are left to :func:`_answer`, which raises them."""
     if q.format != "json" or q.transform == "zscore_fixed":
         return None
-    snapshot = read.snapshots.current()
+    snapshot = read.snapshots.checked()  # no I/O on the event loop: opening a new snapshot is for _answer
+    if snapshot is None:
+        return None
     if (not_modified := read.not_modified(snapshot)) is not None:
         return not_modified
     if not snapshot.has_table(TABLE):
