@@ -96,9 +96,11 @@ class StreamCache:
     def put(self, digest: str, stream: Level2Stream) -> bool:
         """Keep ``stream`` (decompressed from the file whose sha256 is ``digest``); whether it was kept."""
         path = self._path(digest)
-        if path.exists():
-            os.utime(path)
+        try:
+            os.utime(path)  # already kept (the same bytes ingested again): only its age is renewed
             return True
+        except FileNotFoundError:
+            pass
         icao = stream.icao.encode("utf-8")
         if len(icao) > 16:
             return False
