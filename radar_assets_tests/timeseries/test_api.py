@@ -226,22 +226,27 @@ def test_registry_and_snapshot_agree(pipeline, client):
     )
 
 
+def _write_constant_series(catalog, t0: datetime, value: float) -> None:
+    """Three 5-minute scans of boundary B-1 at KLOT, every statistic ``value``."""
+    rows = [
+        {"boundary": "B-1", "site": "KLOT", "scan_id": f"S{i}", "sweep_id": f"S{i}-REF-00", "product": "REF",
+         "level": 2, "time": t0 + timedelta(minutes=5 * i), "units": "dBZ", "elevation": 0.5, "count": 1.0,
+         "cells": 1, "coverage_fraction": 1.0, "mean": value, "min": value, "max": value, "p50": value,
+         "p90": value, "frac_ge_20dbz": 0.0, "sweep_fingerprint": "x", "boundary_hash": "y",
+         "partition": "2024-05-01|KLOT"}
+        for i in range(3)
+    ]  # fmt: skip
+    catalog.write_partition(
+        "timeseries", "2024-05-01|KLOT", pa.Table.from_pylist(rows, schema=TIMESERIES_SCHEMA)
+    )
+
+
 def test_a_new_snapshot_is_never_answered_from_the_series_cache(tmp_path):
     catalog = local_catalog(tmp_path)
     t0 = datetime(2024, 5, 1, tzinfo=UTC)
 
     def publish(value: float) -> None:
-        rows = [
-            {"boundary": "B-1", "site": "KLOT", "scan_id": f"S{i}", "sweep_id": f"S{i}-REF-00", "product": "REF",
-             "level": 2, "time": t0 + timedelta(minutes=5 * i), "units": "dBZ", "elevation": 0.5, "count": 1.0,
-             "cells": 1, "coverage_fraction": 1.0, "mean": value, "min": value, "max": value, "p50": value,
-             "p90": value, "frac_ge_20dbz": 0.0, "sweep_fingerprint": "x", "boundary_hash": "y",
-             "partition": "2024-05-01|KLOT"}
-            for i in range(3)
-        ]  # fmt: skip
-        catalog.write_partition(
-            "timeseries", "2024-05-01|KLOT", pa.Table.from_pylist(rows, schema=TIMESERIES_SCHEMA)
-        )
+        _write_constant_series(catalog, t0, value)
         catalog.publish()
 
     publish(1.0)
@@ -277,17 +282,7 @@ def test_a_cached_answer_is_the_same_bytes_as_the_computed_one(series_client):
 def test_series_outlive_publications_that_leave_the_timeseries_table_alone(tmp_path):
     catalog = local_catalog(tmp_path)
     t0 = datetime(2024, 5, 1, tzinfo=UTC)
-    rows = [
-        {"boundary": "B-1", "site": "KLOT", "scan_id": f"S{i}", "sweep_id": f"S{i}-REF-00", "product": "REF",
-         "level": 2, "time": t0 + timedelta(minutes=5 * i), "units": "dBZ", "elevation": 0.5, "count": 1.0,
-         "cells": 1, "coverage_fraction": 1.0, "mean": 3.0, "min": 3.0, "max": 3.0, "p50": 3.0,
-         "p90": 3.0, "frac_ge_20dbz": 0.0, "sweep_fingerprint": "x", "boundary_hash": "y",
-         "partition": "2024-05-01|KLOT"}
-        for i in range(3)
-    ]  # fmt: skip
-    catalog.write_partition(
-        "timeseries", "2024-05-01|KLOT", pa.Table.from_pylist(rows, schema=TIMESERIES_SCHEMA)
-    )
+    _write_constant_series(catalog, t0, 3.0)
     catalog.publish()
     with TestClient(create_app(settings_for(tmp_path, snapshot_check_interval=0))) as c:
         first = c.get("/timeseries", params={"boundary": "B-1"})

@@ -143,10 +143,14 @@ FEED_REJECTS_SCHEMA = pa.schema(
 
 # -- records and echoes -----------------------------------------------------------------------------------
 def dedup_frames(
-    frames: Iterable[RecordFrame], seen: set[bytes] | None = None
+    frames: Iterable[RecordFrame], seen: set[bytes] | None = None, *, extend_seen: bool = False
 ) -> tuple[list[RecordFrame], int]:
-    """Keep the first spool copy of each record id (and none already in ``seen``); count the dropped."""
-    seen = set() if seen is None else set(seen)
+    """Keep the first spool copy of each record id (and none already in ``seen``); count the dropped.
+
+    ``seen`` is copied unless ``extend_seen``: then the kept ids are added to it, so a caller walking
+    segment after segment carries one set instead of copying the hour's ids per segment.
+    """
+    seen = set() if seen is None else (seen if extend_seen else set(seen))
     out, dropped = [], 0
     for fr in frames:
         if fr.record_id in seen:
@@ -501,14 +505,9 @@ def _fresh_frames(
     seen: set[bytes] = set()
     firsts, dropped = [], 0
     for frames in per_segment:
-        keep = []
-        for fr in frames:
-            if fr.record_id in seen:
-                dropped += 1
-                continue
-            seen.add(fr.record_id)
-            keep.append(fr)
+        keep, n = dedup_frames(frames, seen, extend_seen=True)
         firsts.append(keep)
+        dropped += n
     landed_ids = [t.column("record_id") for t in landed if t.num_rows]
     if not landed_ids or not seen:
         return firsts, dropped
