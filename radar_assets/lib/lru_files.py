@@ -28,10 +28,12 @@ def touch(path: Path) -> None:
         pass
 
 
-def evict(root: Path, max_bytes: int, pattern: str = "*") -> list[Path]:
+def evict(root: Path, max_bytes: int, pattern: str = "*", *, older_than: float | None = None) -> list[Path]:
     """Remove the least recently used files matching ``pattern`` until they total at most ``max_bytes``.
 
     Returns the removed paths, oldest first. ``max_bytes <= 0`` means no bound (nothing removed).
+    ``older_than`` (seconds since the epoch): only files last used at or before it may go, so eviction
+    stops at the first newer file even above the bound.
     """
     if max_bytes <= 0 or not root.is_dir():
         return []
@@ -45,8 +47,9 @@ def evict(root: Path, max_bytes: int, pattern: str = "*") -> list[Path]:
     entries.sort()
     total = sum(size for *_, size in entries)
     removed = []
-    for _mtime, _name, path, size in entries:
-        if total <= max_bytes:
+    newest_ns = None if older_than is None else int(older_than * 1e9)
+    for mtime, _name, path, size in entries:
+        if total <= max_bytes or (newest_ns is not None and mtime > newest_ns):
             break
         try:
             path.unlink()

@@ -33,6 +33,16 @@ def test_evicts_least_recently_used_first_and_stays_within_the_bound(tmp_path):
     assert lru_files.evict(tmp_path, 0, "polar-*.npy") == []  # 0: unbounded
 
 
+def test_files_used_after_older_than_stay_even_above_the_bound(tmp_path):
+    base = 1_700_000_000 * 10**9
+    names = [f"stream-{i}.lz4" for i in range(4)]
+    for i, name in enumerate(names):
+        _file(tmp_path, name, 100, base + i * 10**9)
+    removed = lru_files.evict(tmp_path, 100, "stream-*.lz4", older_than=(base + 10**9) / 1e9)
+    assert [p.name for p in removed] == names[:2]  # the two newer ones stay: 200 bytes, over the bound
+    assert sorted(p.name for p in tmp_path.glob("stream-*.lz4")) == names[2:]
+
+
 @pytest.fixture
 def bounded_cache(tmp_path):
     old_dir, old_limit = G.lookup_cache_dir(), G._CACHE_MAX_BYTES[0]

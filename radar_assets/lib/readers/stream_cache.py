@@ -29,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
+from radar_assets.lib import lru_files
 from radar_assets.lib.readers.nexrad_level2 import Level2Stream
 
 #: Default size bound: ~200 volumes in flight (a stream is ~20 MB as LZ4).
@@ -62,36 +63,16 @@ class StreamCache:
             raise ValueError(f"stream cache key must be a lowercase hex digest, got {digest!r}")
         return self.root / f"stream-{digest}.lz4"
 
-    def _entries(self) -> list[tuple[float, int, Path]]:
-        out = []
-        for path in self.root.glob(_PATTERN):
-            try:
-                st = path.stat()
-            except OSError:  # taken or removed by another process meanwhile
-                continue
-            out.append((st.st_mtime, st.st_size, path))
-        return out
-
     def _make_room(self, needed: int) -> bool:
         """Remove stale entries (oldest first) until ``needed`` more bytes fit; whether they fit."""
         if self.max_bytes <= 0:
             return True
         if needed > self.max_bytes:
             return False
-        entries = sorted(self._entries())
-        used = sum(size for _, size, _ in entries)
-        cutoff = time.time() - self.stale_s
-        for mtime, size, path in entries:
-            if used + needed <= self.max_bytes or mtime > cutoff:
-                break
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError:
-                continue
-            used -= size
-        return used + needed <= self.max_bytes
+        # A budget of 0 would read as "no bound" to evict; 1 byte leaves no entry either (each has a header).
+        budget = max(self.max_bytes - needed, 1)
+        lru_files.evict(self.root, budget, _PATTERN, older_than=time.time() - self.stale_s)
+        return self.total_bytes() + needed <= self.max_bytes
 
     def put(self, digest: str, stream: Level2Stream) -> bool:
         """Keep ``stream`` (decompressed from the file whose sha256 is ``digest``); whether it was kept."""
@@ -140,4 +121,10 @@ class StreamCache:
         return Level2Stream(icao.rstrip(b"\0").decode("utf-8", "replace"), buf)
 
     def total_bytes(self) -> int:
-        return sum(size for _, size, _ in self._entries())
+        total = 0
+        for path in self.root.glob(_PATTERN):
+            try:
+                total += path.stat().st_size
+            except OSError:  # taken or removed by another process meanwhile
+                continue
+        return total
