@@ -193,6 +193,15 @@ def run_daemon(args, work: Path) -> dict:
     }
 
 
+def _read_only_query(db: Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on the SQLite file ``db``, opened read-only (the daemon may still be writing it)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def _wait_first_tick(dagster_home: Path, daemon: subprocess.Popen, timeout: float) -> None:
     """Until the daemon evaluated ``live_echoes_feed_sensor`` once (its tick time in the schedule storage)."""
     db = dagster_home / "schedules" / "schedules.db"
@@ -201,13 +210,10 @@ def _wait_first_tick(dagster_home: Path, daemon: subprocess.Popen, timeout: floa
         if daemon.poll() is not None:
             raise RuntimeError(f"dagster-daemon exited ({daemon.returncode}) before the feed sensor ticked")
         if db.exists():
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
             try:
-                bodies = [r[0] for r in con.execute("SELECT job_body FROM jobs").fetchall()]
+                bodies = [r[0] for r in _read_only_query(db, "SELECT job_body FROM jobs")]
             except sqlite3.Error:  # tables not created yet
                 bodies = []
-            finally:
-                con.close()
             for body in bodies:
                 data = json.loads(body).get("job_specific_data") or {}
                 if '"live_echoes_feed_sensor"' in body and data.get("last_tick_timestamp"):
@@ -221,11 +227,7 @@ def _count_runs(dagster_home: Path) -> dict[str, int] | None:
     db = dagster_home / "history" / "runs.db"
     if not db.exists():
         return None
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = con.execute("SELECT pipeline_name, status, count(*) FROM runs GROUP BY 1, 2").fetchall()
-    finally:
-        con.close()
+    rows = _read_only_query(db, "SELECT pipeline_name, status, count(*) FROM runs GROUP BY 1, 2")
     return {f"{job}:{status}": n for job, status, n in rows}
 
 
@@ -257,14 +259,11 @@ def _run_times(dagster_home: Path) -> dict[str, dict[str, float]]:
     db = dagster_home / "history" / "runs.db"
     if not db.exists():
         return {}
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT pipeline_name, avg(start_time - (julianday(create_timestamp) - 2440587.5) * 86400),"
-            " avg(end_time - start_time), count(*) FROM runs WHERE end_time IS NOT NULL GROUP BY 1"
-        ).fetchall()
-    finally:
-        con.close()
+    rows = _read_only_query(
+        db,
+        "SELECT pipeline_name, avg(start_time - (julianday(create_timestamp) - 2440587.5) * 86400),"
+        " avg(end_time - start_time), count(*) FROM runs WHERE end_time IS NOT NULL GROUP BY 1",
+    )
     return {
         job: {"queued_s": round(q or 0, 2), "ran_s": round(r or 0, 2), "runs": n} for job, q, r, n in rows
     }
@@ -279,14 +278,11 @@ def _step_times(dagster_home: Path) -> dict[str, float]:
     for db in sorted((dagster_home / "history" / "runs").glob("*.db")):
         if db.name == "index.db":
             continue
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            rows = con.execute(
-                "SELECT timestamp, dagster_event_type, step_key FROM event_logs"
-                " WHERE dagster_event_type IS NOT NULL ORDER BY id"
-            ).fetchall()
-        finally:
-            con.close()
+        rows = _read_only_query(
+            db,
+            "SELECT timestamp, dagster_event_type, step_key FROM event_logs"
+            " WHERE dagster_event_type IS NOT NULL ORDER BY id",
+        )
         t = {}
         for ts, kind, step in rows:
             at = dt.datetime.fromisoformat(ts).timestamp() if isinstance(ts, str) else float(ts)
