@@ -102,9 +102,8 @@ class RenderResult:
     thumbnail_caption: str = ""
     location_from_site_table: list[str] = field(default_factory=list)
     max_extent_km: float = 0.0
-    streams_reused: int = (
-        0  # Level 2 volumes rendered from the stream ingest decompressed (not decompressed again)
-    )
+    #: Level 2 volumes rendered from the stream ingest decompressed (not decompressed again).
+    streams_reused: int = 0
 
 
 def _decode(scan: dict, data: bytes, streams: StreamCache | None = None):
