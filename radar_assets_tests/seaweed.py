@@ -30,11 +30,9 @@ def weed_binary() -> str:
     return found
 
 
-@contextmanager
-def seaweedfs(data_dir: Path):
-    """Start SeaweedFS with S3 on a free port; yields the endpoint URL. Stops and waits on exit."""
+def _start(data_dir: Path, env: dict) -> tuple[subprocess.Popen, str, object]:
+    """Start ``weed mini`` on fresh free ports and wait until S3 answers: (process, endpoint, log file)."""
     ports = {flag: free_port() for flag in _PORT_FLAGS}
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
     args = [
         weed_binary(),
         "mini",
@@ -44,35 +42,66 @@ def seaweedfs(data_dir: Path):
         "-master.telemetry=false",
     ]
     args += [f"-{flag}={port}" for flag, port in ports.items()]
-    log = open(data_dir / "weed.log", "wb")  # noqa: SIM115 - closed in finally
+    log = open(data_dir / "weed.log", "wb")  # noqa: SIM115 - closed by the caller
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-    try:
-        import boto3
+    import boto3
 
-        client = boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-            region_name="us-east-1",
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"SeaweedFS exited with {proc.returncode}: {(data_dir / 'weed.log').read_text()[-2000:]}"
-                )
-            try:
-                client.list_buckets()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("SeaweedFS S3 did not answer within 60 s") from None
-                time.sleep(0.3)
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            log.close()
+            text = (data_dir / "weed.log").read_text(errors="replace")[-2000:]
+            raise _Exited(
+                f"SeaweedFS exited with {proc.returncode}: {text}", "address already in use" in text
+            )
+        try:
+            client.list_buckets()
+            return proc, endpoint, log
+        except Exception:
+            if time.monotonic() > deadline:
+                _stop(proc)
+                log.close()
+                raise RuntimeError("SeaweedFS S3 did not answer within 60 s") from None
+            time.sleep(0.3)
+
+
+class _Exited(RuntimeError):
+    def __init__(self, message: str, port_taken: bool):
+        super().__init__(message)
+        self.port_taken = port_taken
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def seaweedfs(data_dir: Path):
+    """Start SeaweedFS with S3 on free ports; yields the endpoint URL. Stops and waits on exit.
+
+    A free port can be taken by another process between :func:`free_port` and SeaweedFS binding it (tests
+    run in parallel): that start is retried on other ports, up to three times.
+    """
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    for attempt in range(3):
+        try:
+            proc, endpoint, log = _start(data_dir, env)
+            break
+        except _Exited as exc:
+            if not exc.port_taken or attempt == 2:
+                raise
+    try:
         yield endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         log.close()
