@@ -19,7 +19,7 @@ from radar_assets.lib.feed.dmap_records import record_time_us
 from radar_assets.lib.feed.echoes import materialize_hour
 from radar_assets.lib.feed.simulate import SyntheticFeed, file_records, publish, station_of_file
 from radar_assets.lib.feed.spool import Spool
-from radar_assets.lib.feed.wire import MAX_RECORD_BYTES, encode
+from radar_assets.lib.feed.wire import MAX_RECORD_BYTES, encode, validate
 from radar_assets_tests.conftest import free_port, shared_path
 from radar_assets_tests.feed.helpers import RawPublisher, ThreadListener, wait_until
 
@@ -194,6 +194,23 @@ def test_listener_keeps_up_with_a_burst_without_dropping(tmp_path):
     assert len(spool.segments()) > 1  # rotated on size
     ids = [f.record_id for seq in spool.segments() for f in spool.iter_records(seq)]
     assert len(ids) == len(set(ids)) == n
+
+
+def test_synthetic_wire_frames_inflate_to_the_records_and_validate():
+    """The simulator's cheap frames (stored head + pre-deflated tail) are zlib streams of exactly the records
+    ``encode`` would compress, and the listener's validation accepts them with the record time they carry."""
+    start = time.time_ns() // 1000
+    frames_of, records = (
+        SyntheticFeed(["sas", "pgr"], 5000, start).messages(),
+        iter(SyntheticFeed(["sas", "pgr"], 5000, start)),
+    )
+    for _ in range(300):  # every (station, beam, variant) template and more
+        frames, t_us = next(frames_of)
+        station, data, t_rec = next(records)
+        assert frames[0] == encode(station, data)[0]
+        assert zlib.decompress(frames[1]) == data and t_us == t_rec
+        accepted = validate(frames)
+        assert (accepted.station, accepted.record_time_us) == (station, t_us)
 
 
 def test_second_listener_on_the_same_spool_is_refused(tmp_path):
