@@ -33,6 +33,12 @@ _NWS_L3 = re.compile(
 )
 
 
+# Level 3 products listed per site-day by default: the ones the platform renders or summarises.
+DEFAULT_LEVEL3_PRODUCTS = (
+    "N0Q", "N0B", "N0H", "HHC", "DAA", "DTA", "DPR", "N1P", "NTP", "N0S", "N0U", "N0C", "N0X", "NSW",
+)  # fmt: skip
+
+
 class KeyParseError(ValueError):
     """A source key that follows neither public layout."""
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from radar_assets.lib.keys import (
+    DEFAULT_LEVEL3_PRODUCTS,
     KeyParseError,
     SourceKey,
     level2_prefix,
@@ -34,11 +35,6 @@ from radar_assets.lib.store import ObjectStore
 
 if TYPE_CHECKING:
     from radar_assets.lib.readers.stream_cache import StreamCache
-
-# Level 3 products listed per site-day by default: the ones the platform renders or summarises.
-DEFAULT_LEVEL3_PRODUCTS = (
-    "N0Q", "N0B", "N0H", "HHC", "DAA", "DTA", "DPR", "N1P", "NTP", "N0S", "N0U", "N0C", "N0X", "NSW",
-)  # fmt: skip
 
 TS = pa.timestamp("us", tz="UTC")
 

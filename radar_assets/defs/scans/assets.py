@@ -9,7 +9,6 @@ from radar_assets.defs.catalog.resources import CatalogResource, StoreResource
 from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.partitions import Partitions, split_site_day
 from radar_assets.defs.scans.resources import RadarSourceResource
-from radar_assets.lib.scans import ingest_partition, tables_equal
 
 if TYPE_CHECKING:
     from radar_assets.defs.resources import RenderResource
@@ -38,6 +37,10 @@ def _raw_scans(
     catalog: CatalogResource,
     render: "RenderResource",
 ) -> dg.MaterializeResult:
+    # Imported here, not at module level: the ingest (pyarrow) would otherwise load in every process that
+    # loads the code location, every run of every other asset included.
+    from radar_assets.lib.scans import ingest_partition, tables_equal
+
     site, day = split_site_day(context.partition_key)
     cat = catalog.get_catalog()
     partition = context.partition_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from radar_assets.lib.scans import DEFAULT_LEVEL3_PRODUCTS
+from radar_assets.lib.keys import DEFAULT_LEVEL3_PRODUCTS
 from radar_assets.lib.store import ObjectStore, store_from_url
 
 

@@ -3,6 +3,7 @@
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
@@ -11,12 +12,14 @@ from radar_assets.defs.partitions import Partitions, site_day_key, sites_partiti
 from radar_assets.defs.scans.assets import RAW_SCANS
 from radar_assets.defs.scans.resources import RadarSourceResource
 from radar_assets.lib import partitions as keys
-from radar_assets.lib.scans import Watermarks, list_new_sources
+
+if TYPE_CHECKING:
+    from radar_assets.lib.scans import Watermarks
 
 WATCHED_DAYS = 2  # yesterday and today: the archive's late files land within a day
 
 
-def _load_cursor(raw: str | None) -> tuple[Watermarks, dict[str, str], str | None]:
+def _load_cursor(raw: str | None) -> "tuple[Watermarks, dict[str, str], str | None]":
     """(watermarks, pending site-days -> run key, the site the next pass starts at) from the cursor; an
     older cursor format starts afresh."""
     state = json.loads(raw) if raw else {}
@@ -34,7 +37,7 @@ def _rotated(sites: list[str], start: str | None) -> list[str]:
     return sites[at:] + sites[:at]
 
 
-def _run_key(site_day: str, marks: Watermarks) -> str:
+def _run_key(site_day: str, marks: "Watermarks") -> str:
     # Derived from the partition's watermarks only: the same archive state seen from the same cursor (a
     # re-evaluated tick) gives the same key, which Dagster de-duplicates; any new key gives a new one.
     site, day = keys.split_site_day(site_day)
@@ -45,6 +48,10 @@ def _run_key(site_day: str, marks: Watermarks) -> str:
 def evaluate_source(
     context: dg.SensorEvaluationContext, source: RadarSourceResource, partitions: Partitions
 ) -> dg.SensorResult:
+    # Imported here, not at module level: the listing (pyarrow) would otherwise load in every process that
+    # loads the code location, every run included.
+    from radar_assets.lib.scans import list_new_sources
+
     # Cursor: per site, day and stream the last key listed; plus site-days with new keys whose listing
     # did not finish yet (requested once complete, so a day of 4000 keys is one request, not one per tick).
     marks, pending, start = _load_cursor(context.cursor)
