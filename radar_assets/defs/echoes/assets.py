@@ -7,7 +7,6 @@ import dagster as dg
 from radar_assets.defs.catalog.resources import CatalogResource
 from radar_assets.defs.echoes.resources import FeedSpoolResource
 from radar_assets.defs.partitions import Partitions
-from radar_assets.lib.feed.echoes import materialize_hour, record_id_counts
 
 LIVE_ECHOES = "live_echoes"
 FEED_POOL = "feed_echoes"  # one live_echoes run at a time: runs of one hour must not race on its chunk files
@@ -28,6 +27,10 @@ def _md_table(rows: list[dict], cols: list[str]) -> str:
 def _live_echoes(
     context: dg.AssetExecutionContext, feed_spool: FeedSpoolResource, catalog: CatalogResource
 ) -> dg.MaterializeResult:
+    # Imported here, not at module level: the feed's catalog writer (pyarrow, DuckDB, numpy, dmap) would
+    # otherwise load in every process that loads the code location, every run of every other asset included.
+    from radar_assets.lib.feed.echoes import materialize_hour, record_id_counts
+
     cat = catalog.get_catalog()
 
     def one_pass():

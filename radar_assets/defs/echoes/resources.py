@@ -1,11 +1,15 @@
 """Where the live-feed spool is, and how the Dagster layer judges the listener's health."""
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
 
-from radar_assets.lib.feed.spool import Spool
+if TYPE_CHECKING:
+    from radar_assets.lib.feed.spool import Spool
 
 
 class FeedSpoolResource(dg.ConfigurableResource):
@@ -21,6 +25,10 @@ class FeedSpoolResource(dg.ConfigurableResource):
     )
 
     def get_spool(self) -> Spool:
+        # Imported on use: the spool's record decoding (numpy, dmap) is only needed by runs and sensor ticks
+        # that read the spool, not by every process that loads the code location.
+        from radar_assets.lib.feed.spool import Spool
+
         return Spool(self.spool_dir)
 
     def heartbeat_status(self, now: float | None = None) -> tuple[bool, dict]:

@@ -10,11 +10,14 @@ import dagster as dg
 
 from radar_assets.defs.catalog.resources import CatalogResource
 from radar_assets.defs.echoes.resources import FeedSpoolResource
-from radar_assets.lib.feed.retention import prune_spool
 
 
 @dg.op(description="Remove spool segments older than the window, landed in live_echoes and published.")
 def prune_feed_spool(context: dg.OpExecutionContext, feed_spool: FeedSpoolResource, catalog: CatalogResource):
+    # Imported here, not at module level: the rules read the catalog with DuckDB, which would otherwise load
+    # in every process that loads the code location.
+    from radar_assets.lib.feed.retention import prune_spool
+
     plan = prune_spool(
         feed_spool.get_spool(), catalog.get_catalog(), window_s=feed_spool.retention_hours * 3600.0
     )
