@@ -22,8 +22,6 @@ from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.metadata import bullets_md, image_md
 from radar_assets.defs.partitions import Partitions
 from radar_assets.defs.timeseries.assets import TIMESERIES_SUMMARIES
-from radar_assets.lib.packages import build_package, publish_package, verify_package
-from radar_assets.lib.packages.inputs import UnknownBoundaryError, describe, gather_inputs, load_boundary
 from radar_assets.settings import Settings
 
 CLIPPED_PACKAGES = "clipped_packages"
@@ -78,6 +76,12 @@ def _clipped_packages(
     catalog: CatalogResource,
     packages: PackagesResource,
 ) -> dg.MaterializeResult:
+    # Imported here, not at module level: the packager (pyarrow, numpy, shapely, rasterio, PIL,
+    # frictionless) would otherwise load in every process that loads the code location, every run of every
+    # other asset included.
+    from radar_assets.lib.packages import build_package, publish_package, verify_package
+    from radar_assets.lib.packages.inputs import UnknownBoundaryError, describe, gather_inputs, load_boundary
+
     dims = context.partition_key.keys_by_dimension
     boundary_id, day = dims["boundary"], dims["day"]
     cat = catalog.get_catalog()

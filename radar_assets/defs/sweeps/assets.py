@@ -12,8 +12,6 @@ from radar_assets.defs.partitions import Partitions
 from radar_assets.defs.resources import RenderResource
 from radar_assets.defs.scans.assets import RAW_SCANS, level2_streams
 from radar_assets.lib.partitions import asset_scoped
-from radar_assets.lib.scans import tables_equal
-from radar_assets.lib.sweeps import MAX_BOUNDS_KM, coverage_problems, render_partition
 
 RENDERED_SWEEPS = "rendered_sweeps"
 ALL_RENDERED = "every_sweep_rendered"
@@ -47,6 +45,11 @@ def _rendered_sweeps(
     catalog: CatalogResource,
     render: RenderResource,
 ) -> dg.MaterializeResult:
+    # Imported here, not at module level: the renderer (pyarrow, numpy, pyproj, rasterio, PIL) would otherwise
+    # load in every process that loads the code location, every run of every other asset included.
+    from radar_assets.lib.scans import tables_equal
+    from radar_assets.lib.sweeps import MAX_BOUNDS_KM, coverage_problems, render_partition
+
     render.apply()
     size = config.size or render.size
     cat = catalog.get_catalog()

@@ -3,6 +3,7 @@ boundary that the site covers (catalog table ``timeseries``), with exact coverag
 (grid, boundary)."""
 
 import math
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
@@ -14,10 +15,9 @@ from radar_assets.defs.checks import partitioned_check
 from radar_assets.defs.metadata import bullets_md, image_md
 from radar_assets.defs.partitions import Partitions
 from radar_assets.defs.sweeps.assets import RENDERED_SWEEPS
-from radar_assets.lib.geo.boundaries import registered
-from radar_assets.lib.geo.zonal import WeightCache
-from radar_assets.lib.scans import tables_equal
-from radar_assets.lib.timeseries import summaries
+
+if TYPE_CHECKING:
+    from radar_assets.lib.geo.zonal import WeightCache
 
 TIMESERIES_SUMMARIES = "timeseries_summaries"
 EVERY_SWEEP = "every_sweep_summarised"
@@ -30,7 +30,12 @@ class ZonalResource(dg.ConfigurableResource):
     cache_dir: str | None = Field(default=None, description="Folder of cached coverage weights")
     max_bytes: int = Field(default=0, description="Size bound of the folder, LRU (0: no bound)")
 
-    def weight_cache(self) -> WeightCache:
+    def weight_cache(self) -> "WeightCache":
+        # Imported here and in the asset body, not at module level: the geo and zonal stack (numpy, shapely,
+        # pyproj, rasterio, pyarrow) would otherwise load in every process that loads the code location,
+        # every run of every other asset included.
+        from radar_assets.lib.geo.zonal import WeightCache
+
         return WeightCache(self.cache_dir, max_bytes=self.max_bytes)
 
 
@@ -65,6 +70,10 @@ def _timeseries_summaries(
     catalog: CatalogResource,
     zonal: ZonalResource,
 ) -> dg.MaterializeResult:
+    from radar_assets.lib.geo.boundaries import registered
+    from radar_assets.lib.scans import tables_equal
+    from radar_assets.lib.timeseries import summaries
+
     cat = catalog.get_catalog()
     partition = context.partition_key
     sweeps = cat.read_partition("sweeps", partition)
