@@ -9,20 +9,23 @@ import dagster as dg
 
 from radar_assets.defs.catalog.assets import CATALOG_POOL
 from radar_assets.defs.catalog.resources import CatalogResource
-from radar_assets.lib.retention import PACKAGES, SWEEPS, expire
 from radar_assets.settings import Settings
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    keep = {SWEEPS: settings.retention.sweeps_days, PACKAGES: settings.retention.packages_days}
+    sweeps_days, packages_days = settings.retention.sweeps_days, settings.retention.packages_days
 
     @dg.op(
         pool=CATALOG_POOL, description="Expire rendered sweeps and package versions older than the retention"
     )
     def expire_published_files(context: dg.OpExecutionContext, catalog: CatalogResource) -> None:
+        # Imported here, not at module level: the retention rules (pyarrow, DuckDB, the packager) would
+        # otherwise load in every process that loads the code location, every run included.
+        from radar_assets.lib.retention import PACKAGES, SWEEPS, expire
+
         cat = catalog.get_catalog()
         now = datetime.now(UTC)
-        for family, days in keep.items():
+        for family, days in {SWEEPS: sweeps_days, PACKAGES: packages_days}.items():
             if days is None:
                 context.log.info(
                     f"{family.table}: kept forever (RADAR_ASSETS_RETENTION_{family.table.upper()}_DAYS unset)"
