@@ -14,7 +14,7 @@ from pathlib import Path
 from radar_assets.lib.catalog import local_catalog
 from radar_assets.lib.feed.echoes import materialize_hour
 from radar_assets.lib.feed.simulate import SyntheticFeed, publish
-from radar_assets.lib.feed.spool import Spool, SpoolWriter, hour_key
+from radar_assets.lib.feed.spool import HOUR_US, Spool, SpoolWriter, hour_key
 from radar_assets.lib.feed.wire import validate
 from radar_assets_tests.conftest import PROJECT_ROOT, free_port
 from radar_assets_tests.feed.helpers import wait_until
@@ -214,3 +214,34 @@ def test_heartbeat_is_rewritten_and_torn_tail_is_ignored(tmp_path):
         assert len(list(Spool(spool_dir).iter_records(seg))) == 5
     finally:
         w2.close()
+
+
+def test_advance_in_small_steps_counts_every_record_once_by_hour_and_stops_at_a_torn_frame(tmp_path):
+    """The feed sensor's cursor walk (frame headers and record times only) agrees with full decoding."""
+    spool_dir = tmp_path / "spool"
+    start = (time.time_ns() // 1000 // HOUR_US) * HOUR_US - 30_000_000  # the records straddle an hour
+    w = SpoolWriter(spool_dir, segment_bytes=40_000).open()
+    for s, d, _ in _take(SyntheticFeed(["sas", "pgr"], 1, start), 60):
+        w.append(validate([s.encode(), __import__("zlib").compress(d)]), time.time_ns(), "e")
+    w.flush(fsync=True)
+    with open(Spool(spool_dir).segment_path(w.current_segment), "ab") as fh:
+        fh.write(b"RFR1\xff\x00\x00\x00partial")  # a frame being written
+    spool = Spool(spool_dir)
+    assert len(spool.segments()) > 1
+    expected: dict[str, int] = {}
+    for seq in spool.segments():
+        for fr in spool.iter_records(seq):
+            expected[hour_key(fr.record_time_us)] = expected.get(hour_key(fr.record_time_us), 0) + 1
+    assert len(expected) == 2 and sum(expected.values()) == 60
+    got: dict[str, int] = {}
+    cursor, steps = None, 0
+    while True:
+        new_cursor, hours, _read = spool.advance(cursor, 7_000)
+        for h, n in hours.items():
+            got[h] = got.get(h, 0) + n
+        if new_cursor == cursor:
+            break
+        cursor, steps = new_cursor, steps + 1
+    assert got == expected and steps > 5
+    assert spool.advance(cursor, 1 << 30)[1] == {}  # the torn frame is not counted, now or later
+    w.close()

@@ -61,6 +61,8 @@ FRAME_HEAD = struct.Struct("<4sII")  # magic, payload length, crc32
 FRAME_MAGIC = b"RFR1"
 # arrival ns, record us, id, stid, channel, beam, scan, len(station), len(endpoint), DMAP size, len(echo block)
 REC_META = struct.Struct("<qq16shhhhHHII")
+# The record time alone: REC_META's second field, after the arrival ns.
+REC_TIME, REC_TIME_AT = struct.Struct("<q"), struct.calcsize("<q")
 REJ_META = struct.Struct(
     "<qQ32sHHHH"
 )  # arrival ns, total bytes, sha256, len(reason), len(endpoint), len(station), n frames
@@ -281,26 +283,34 @@ class Spool:
         sealed segment read to its valid end moves the cursor to the next segment.
         """
         seq, off = cursor or (0, 0)
-        hours: dict[str, int] = {}
+        per_hour: dict[int, int] = {}  # hour number -> records; keys made once at the end
         read = 0
+        result = None
         for s in self.segments():
             if s < seq:
                 continue
             start = off if s == seq else 0
             sealed = self.index_path(s).is_file()
             pos = max(start, SEG_HEADER.size)
-            for fr in self.iter_records(s, pos):
-                hk = hour_key(fr.record_time_us)
-                hours[hk] = hours.get(hk, 0) + 1
-                read += fr.end - pos
-                pos = fr.end
+            # Only the record time of each frame is needed here (the feed sensor calls this every tick,
+            # beside the runs it starts): no RecordFrame, no payload copies.
+            data = self.read_segment_bytes(s, pos)
+            base = pos
+            for _at, body, length in _record_spans(data, base, None):
+                h = REC_TIME.unpack_from(data, body + REC_TIME_AT)[0] // HOUR_US
+                per_hour[h] = per_hour.get(h, 0) + 1
+                end = base + body + length
+                read += end - pos
+                pos = end
                 if read >= max_bytes:
-                    return (s, pos), hours, read
-            if not sealed or self.index(s).valid_end > pos:
-                # The segment being written (or one whose index says more is coming): stay on it.
-                return (s, pos), hours, read
+                    break
+            if read >= max_bytes or not sealed or self.index(s).valid_end > pos:
+                # Read enough, or the segment being written (or one whose index says more is coming): stay on it.
+                result = (s, pos)
+                break
             seq, off = s, pos
-        return (seq, off), hours, read
+        hours = {hour_key(h * HOUR_US): n for h, n in sorted(per_hour.items())}
+        return result or (seq, off), hours, read
 
     # rejects ------------------------------------------------------------------------------------------
     def iter_rejects(self) -> Iterator[RejectFrame]:
@@ -350,18 +360,33 @@ class Spool:
         ]
 
 
-def _parse_records(seq: int, data: bytes, base: int, end: int | None) -> Iterator[RecordFrame]:
+def _record_spans(data: bytes, base: int, end: int | None) -> Iterator[tuple[int, int, int]]:
+    """``(frame start, payload start, payload length)`` in ``data`` (read from byte ``base`` of a segment) of
+    each complete, intact record frame before ``end``; stops at the first that is not (magic, length, CRC)."""
+    view = memoryview(data)
     pos, n = 0, len(data)
     stop = n if end is None else min(n, end - base)
-    head, meta = FRAME_HEAD, REC_META
+    head = FRAME_HEAD
     while pos + head.size <= stop:
         magic, length, crc = head.unpack_from(data, pos)
         body = pos + head.size
-        if magic != FRAME_MAGIC or length > MAX_FRAME_PAYLOAD or body + length > stop or length < meta.size:
+        if (
+            magic != FRAME_MAGIC
+            or length > MAX_FRAME_PAYLOAD
+            or body + length > stop
+            or length < REC_META.size
+        ):
             return
+        if zlib.crc32(view[body : body + length]) != crc:
+            return
+        yield pos, body, length
+        pos = body + length
+
+
+def _parse_records(seq: int, data: bytes, base: int, end: int | None) -> Iterator[RecordFrame]:
+    meta = REC_META
+    for pos, body, length in _record_spans(data, base, end):
         payload = data[body : body + length]
-        if zlib.crc32(payload) != crc:
-            return
         arr, t_us, rid, stid, chan, beam, scan, ls, le, dsize, lb = meta.unpack_from(payload, 0)
         o = meta.size
         station = payload[o : o + ls].decode()
@@ -372,7 +397,6 @@ def _parse_records(seq: int, data: bytes, base: int, end: int | None) -> Iterato
             seq, base + pos, base + body + length, arr, t_us, rid, stid, chan, beam, scan, dsize,
             station, endpoint, payload[o : o + lb], payload[o + lb :],
         )  # fmt: skip
-        pos = body + length
 
 
 def _parse_rejects(seq: int, data: bytes, base: int) -> Iterator[RejectFrame]:
