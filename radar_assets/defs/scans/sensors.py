@@ -119,7 +119,7 @@ def build_source_sensor(status: dg.DefaultSensorStatus, partitions: Partitions) 
 
     return dg.sensor(
         name="raw_scans_source_sensor",
-        asset_selection=[RAW_SCANS],
+        asset_selection=dg.AssetSelection.assets(RAW_SCANS),
         minimum_interval_seconds=60,
         default_status=status,
         description=(
