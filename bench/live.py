@@ -50,23 +50,22 @@ Listener([sys.argv[1]], sys.argv[2]).run(install_signals=True)
 """
 
 SIMULATOR = """
-import json, sys, time
+import itertools, json, sys, time
 from radar_assets.lib.feed.simulate import SyntheticFeed, publish
 stations, rate, n = sys.argv[2].split(","), float(sys.argv[3]), int(sys.argv[4])
 feed = SyntheticFeed(stations, rate, 0)  # templates made before publishing starts
 
-def start(_start_us):
-    # Record time = the moment the record is made, just before it is compressed and sent (strictly
+last = [0]
+
+def now(_i):
+    # Record time = the moment the record is made, just before it is encoded and sent (strictly
     # increasing, so ids stay unique): latency counts from the actual send, not from a schedule the
     # simulator may lag behind on a loaded machine (rate_per_s says what it achieved).
-    last = 0
-    for i in range(n):
-        t = max(time.time_ns() // 1000, last + 1)
-        last = t
-        station, data = feed.record(i, t)
-        yield station, data, t
+    last[0] = max(time.time_ns() // 1000, last[0] + 1)
+    return last[0]
 
-print(json.dumps(publish(sys.argv[1], start, rate=rate, count=n, subscribers=1)))
+start = lambda _start_us: itertools.islice(feed.messages(now), n)
+print(json.dumps(publish(sys.argv[1], start, rate=rate, count=n, subscribers=1, encoded=True)))
 """
 
 

@@ -190,7 +190,7 @@ feed = SyntheticFeed(stations, rate, 0)  # templates made before publishing star
 
 def start(start_us):
     feed.start_us = start_us  # record time = scheduled publish time
-    return iter(feed)
+    return feed  # sent as SyntheticFeed.messages(): no compression in the publisher
 
 print(json.dumps(publish(sys.argv[1], start, rate=rate, count=n)))
 """

@@ -243,13 +243,15 @@ class SyntheticFeed:
         station, tpl = self._patched(i, self.time_of(i) if t_us is None else t_us)
         return station, bytes(tpl.data)
 
-    def messages(self) -> Iterator[tuple[list[bytes], int]]:
-        """The wire frames (as :func:`~radar_assets.lib.feed.wire.encode` lays them out) and record time
-        of records 0, 1, ...; the zlib stream of each is built without compressing (see the module doc)."""
-        i = 0
+    def messages(self, time_of: Callable[[int], int] | None = None) -> Iterator[tuple[list[bytes], int]]:
+        """The wire frames (as :func:`~radar_assets.lib.feed.wire.encode` lays them out) and record time of
+        records 0, 1, ...; the zlib stream of each is built without compressing (see the module doc).
+        ``time_of(i)`` gives record ``i``'s time (default: its scheduled time, :meth:`time_of`)."""
+        time_of = time_of or self.time_of
         encoded = {s: s.encode() for s in self.stations}
+        i = 0
         while True:
-            t = self.time_of(i)
+            t = time_of(i)
             station, tpl = self._patched(i, t)
             yield [encoded[station], _zlib_frame(tpl)], t
             i += 1
@@ -330,8 +332,12 @@ def publish(
     wait_timeout: float = 30.0,
     realtime: bool = False,
     on_progress=None,
+    encoded: bool = False,
 ) -> dict[str, Any]:
     """Bind ``endpoint`` and publish ``records`` (station, DMAP bytes, record time) as two-frame messages.
+
+    With ``encoded`` the records are ``(frames, record time)`` ready to send (:meth:`SyntheticFeed.messages`);
+    a :class:`SyntheticFeed` itself is sent that way.
 
     Pacing: at ``rate`` records/s when given; with ``realtime`` the gaps between record times are kept
     instead. ``records`` may be a function of the start time (us) called once the subscribers are there,
@@ -349,9 +355,8 @@ def publish(
     if callable(records):
         records = records(time.time_ns() // 1000)
     if isinstance(records, SyntheticFeed):
-        messages: Iterable[tuple[list[bytes], int]] = records.messages()
-    else:
-        messages = ((encode(station, data), t_us) for station, data, t_us in records)
+        records, encoded = records.messages(), True
+    messages = records if encoded else ((encode(station, data), t_us) for station, data, t_us in records)
     sent = 0
     t_start = time.monotonic()
     first_t: int | None = None
