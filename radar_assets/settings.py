@@ -226,6 +226,8 @@ class AutomationSettings(_Part):
     """Start raw_scans_daily running: re-ingest yesterday's site-days at 00:15 UTC for late files."""
     retention: bool = False
     """Start the retention schedule running (deletes expired rendered sweeps and package versions)."""
+    backfill_loop_seconds: int = Field(5, ge=1, le=30)
+    """Seconds between the backfill daemon's looks for new backfills under `radar-assets daemon` (Dagster's own is a fixed 30)."""
 
 
 class RetentionSettings(_Part):

@@ -20,6 +20,7 @@ GROUPS = (
     ("render", "render"),
     ("feed", "feed"),
     ("api", "api"),
+    ("daemon", "daemon"),
     ("settings_cmd", "settings"),
     ("demo", "demo"),
 )

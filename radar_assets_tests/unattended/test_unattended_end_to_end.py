@@ -4,7 +4,10 @@ A real volume is uploaded into the S3 archive under today's key; with no manual 
 requests ``raw_scans``, the automation sensor requests ``rendered_sweeps`` once the raw scans exist, and
 ``catalog_snapshot`` publishes: the sweeps must be in the published catalog within 180 s of the upload.
 Then a backfill over a partition range is launched through the webserver's GraphQL API and every
-partition must succeed.
+partition must succeed. The daemon is ``radar-assets daemon run`` (Dagster's daemon with a 2 s backfill loop
+here, ``RADAR_ASSETS_AUTOMATION_BACKFILL_LOOP_SECONDS``): a second backfill, launched just after the daemon's
+iteration that marked the first one done, must have its run created within 10 s, where Dagster's own 30 s
+loop would make it wait about 27 s.
 """
 
 from __future__ import annotations
@@ -77,13 +80,14 @@ def test_new_volume_flows_to_published_sweeps_then_graphql_backfill(tmp_path):
             RADAR_ASSETS_RENDER_SIZE="512",
             # The backfill below covers a day of the samples (2021).
             RADAR_ASSETS_PARTITIONS_FIRST_DAY=SAMPLE_FIRST_DAY,
+            RADAR_ASSETS_AUTOMATION_BACKFILL_LOOP_SECONDS="2",
         )
         added = Process("sites", [str(BIN / "radar-assets"), "sites", "add", "KCRP"], env, logs)
         assert added.proc.wait(timeout=300) == 0, added.tail()
 
         web_port = free_port()
         workspace = str(ROOT / "workspace.yaml")
-        daemon = Process("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], env, logs)
+        daemon = Process("daemon", [str(BIN / "radar-assets"), "daemon", "run", "-w", workspace], env, logs)
         web = Process(
             "webserver",
             [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(web_port), "-w", workspace],
@@ -142,6 +146,21 @@ def test_new_volume_flows_to_published_sweeps_then_graphql_backfill(tmp_path):
                     records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
                     counts = collections.Counter(r.partition_key for r in records)
                     assert all(counts[k] == 1 for k in keys), (asset, counts)
+
+                # The daemon marked the first backfill done in a loop iteration a moment ago (polled every
+                # 2 s): the next backfill's first run must not wait for Dagster's 30 s loop.
+                again = graphql(web_port, LAUNCH_BACKFILL, {"params": {**params, "partitionNames": keys[:1]}})
+                again = again["data"]["launchPartitionBackfill"]
+                assert again["__typename"] == "LaunchBackfillSuccess", again
+                launched_at = instance.get_backfill(again["backfillId"]).backfill_timestamp
+
+                def first_run():
+                    runs = instance.get_runs(dg.RunsFilter.for_backfill(again["backfillId"]), limit=1)
+                    return runs and instance.get_run_record_by_id(runs[0].run_id)
+
+                record = wait_until(first_run, 120, "the second backfill's run", processes, every=0.5)
+                waited = record.create_timestamp.timestamp() - launched_at
+                assert waited <= 10, f"the backfill's first run was created {waited:.1f} s after its launch"
         finally:
             stop_all(reversed(processes))
     print(f"upload -> published sweeps: {elapsed:.0f} s")
