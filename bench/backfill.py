@@ -4,7 +4,8 @@ Usage: ``python bench/backfill.py [--volumes 96] [--sites 2] [--baseline-volumes
 
 1. Builds a source archive (public Level 2 layout, a local folder) of N real volumes from
    ``../shared/data/level2`` placed at successive 5-minute times, round-robin over the sites.
-2. Starts ``dagster-daemon`` and ``dagster-webserver`` on a fresh SQLite instance, launches a backfill of
+2. Starts ``radar-assets daemon`` (Dagster's daemon, backfill loop every 5 s) and ``dagster-webserver`` on a
+   fresh SQLite instance, launches a backfill of
    ``raw_scans`` + ``rendered_sweeps`` over the site-days through GraphQL, and waits until the catalog
    snapshot has published all the sweeps (the backfill's last run publishes it, or ``catalog_snapshot`` by
    automation) and every partition succeeded.
@@ -26,8 +27,8 @@ Prints one JSON line:
   ``max_concurrent_runs`` (2) here, so the fraction lies in [0, 1];
 * ``volumes_per_min`` = volumes / wall_s, ``baseline_volumes_per_min`` (the baseline's volumes over its wall
   time, ``cores`` processes), ``speedup`` (their ratio, same cores);
-* context: ``partitions``, ``runs``, ``first_run_s`` (launch -> the daemon created the first run: its fixed
-  30 s loop), ``sweeps_published``, ``size_px``, ``moments``, ``cores``, ``cpu_busy_fraction`` (all cores'
+* context: ``partitions``, ``runs``, ``first_run_s`` (launch -> the daemon created the first run: its backfill
+  loop, ``RADAR_ASSETS_AUTOMATION_BACKFILL_LOOP_SECONDS``), ``sweeps_published``, ``size_px``, ``moments``, ``cores``, ``cpu_busy_fraction`` (all cores'
   busy share during the backfill, from /proc/stat: other load counts too), ``loadavg`` at the end and
   ``loadavg_backfill`` (the 1-minute load when the catalog was published, before the baseline ran).
 
@@ -190,7 +191,7 @@ def run_backfill(work: Path, partitions: list[str], volumes: int, size: int, mom
     port = free_port()
     workspace = str(ROOT / "workspace.yaml")
     processes = [
-        Process("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], env, logs),
+        Process("daemon", [str(BIN / "radar-assets"), "daemon", "run", "-w", workspace], env, logs),
         Process("webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace],
                 env, logs),
     ]  # fmt: skip

@@ -15,7 +15,7 @@ Baseline (same run, same machine): what the reference design does with the same 
 darn-dmap and inserts its echoes into SQLite one record at a time, then counts what it stored.
 
 Through the daemon (``daemon_*`` keys, run first): the same feed, but the catalog path is the deployed one:
-the listener process, ``dagster-daemon run`` on a fresh SQLite instance (the repository's ``dagster.yaml``)
+the listener process, ``radar-assets daemon run`` (``dagster-daemon run``) on a fresh SQLite instance (the repository's ``dagster.yaml``)
 with ``live_echoes_feed_sensor`` started (it reads the spool by cursor and requests ``live_echoes`` hour runs),
 each run launched as its own process by the default run launcher, with the deployment's settings from the
 environment (``daemon_knobs`` prints them): by default each feed run also publishes the snapshot
@@ -147,7 +147,7 @@ def run_daemon(args, work: Path) -> dict:
         )  # fmt: skip
         procs.append(listener)
         daemon = subprocess.Popen(
-            [str(bin_dir / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+            [str(bin_dir / "radar-assets"), "daemon", "run", "-w", str(ROOT / "workspace.yaml")],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         procs.append(daemon)

@@ -399,7 +399,7 @@ def measure(args, work: Path, n_sites: int, storage: dict | None, *, sensor: boo
             # The daemon starts only now: its first ticks (listing, run creation, the automation sensors' first
             # evaluation) would otherwise compete with (a) and (b) for the same cores.
             processes.append(
-                Process("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], env, logs)
+                Process("daemon", [str(BIN / "radar-assets"), "daemon", "run", "-w", workspace], env, logs)
             )
             daemon_started = time.monotonic()
             result["source_keys"] = keys

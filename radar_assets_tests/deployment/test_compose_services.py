@@ -44,7 +44,7 @@ def test_every_service_is_present_and_health_checked():
     assert (
         commands["code"].startswith("dagster api grpc") and "-m radar_assets.definitions" in commands["code"]
     )
-    assert commands["daemon"].startswith("dagster-daemon run")
+    assert commands["daemon"].startswith("radar-assets daemon run")
     assert commands["webserver"].startswith("dagster-webserver")
     assert commands["worker"].startswith("dagster-celery worker start -A dagster_celery.app")
     assert "-y /opt/dagster/celery.yaml" in commands["worker"]

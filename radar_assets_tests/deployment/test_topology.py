@@ -170,7 +170,7 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
             instance.add_dynamic_partitions("sites", sorted({site for site, _ in partitions}))
 
         workspace = str(tmp_path / "workspace.yaml")
-        daemon_args = [str(BIN / "dagster-daemon"), "run", "-w", workspace]
+        daemon_args = [str(BIN / "radar-assets"), "daemon", "run", "-w", workspace]
         try:
             code = Process("code", [str(BIN / "dagster"), "api", "grpc", "-h", "127.0.0.1", "-p", str(grpc_port),
                                     "-m", "radar_assets.definitions"], env, logs)  # fmt: skip

@@ -54,7 +54,7 @@ def test_cli_materialise_then_daemon_publishes(tmp_path):
 
     daemon_log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115 - closed below
     daemon = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        [str(BIN / "radar-assets"), "daemon", "run", "-w", str(ROOT / "workspace.yaml")],
         cwd=ROOT, env=env, stdout=daemon_log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     snapshot = home / "catalog" / "catalog.duckdb"
