@@ -26,7 +26,7 @@ from radar_assets.defs.echoes.assets import EXACTLY_ONCE, GAPS, LIVE_ECHOES, REJ
 from radar_assets.defs.echoes.checks import LISTENER_HEARTBEAT
 from radar_assets.defs.echoes.resources import FeedSpoolResource
 from radar_assets.defs.partitions import Partitions
-from radar_assets.lib.feed.spool import HOUR_US, hour_key, hour_start_us
+from radar_assets.lib.partitions import HOUR_US, hour_key, hour_start_us
 from radar_assets.settings import Settings
 
 CATALOG_SNAPSHOT = "catalog_snapshot"  # published by the feed's runs too when feed.publish_in_runs
