@@ -170,6 +170,7 @@ def run_backfill(work: Path, partitions: list[str], volumes: int, size: int, mom
         http_ok,
         stop_all,
         wait_until,
+        with_bytecode_cache,
     )
 
     home, logs = work / "home", work / "logs"
@@ -185,6 +186,7 @@ def run_backfill(work: Path, partitions: list[str], volumes: int, size: int, mom
         # The site x day grid starts at this setting's day; the bench's volumes are of 2021-06-25.
         RADAR_ASSETS_PARTITIONS_FIRST_DAY=FIRST_DAY,
     )
+    env = with_bytecode_cache(env, work / "pycache")
     sites = sorted({p.split("|")[1] for p in partitions})
     added = Process("sites", [str(BIN / "radar-assets"), "sites", "add", *sites], env, logs)
     assert added.proc.wait(timeout=300) == 0, added.tail()

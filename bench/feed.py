@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from radar_assets.lib.catalog import local_catalog  # noqa: E402
 from radar_assets.lib.feed.echoes import materialize_hour  # noqa: E402
 from radar_assets.lib.feed.spool import Spool  # noqa: E402
+from radar_assets_tests.deployment.processes import with_bytecode_cache  # noqa: E402
 
 
 def free_port() -> int:
@@ -129,6 +130,7 @@ def run_daemon(args, work: Path) -> dict:
         "DAGSTER_HOME": str(dagster_home),
         "RADAR_ASSETS_FEED_SPOOL_DIR": str(spool_dir),
     }
+    env = with_bytecode_cache(env, work / "pycache")
     bin_dir = Path(sys.executable).parent
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     log = open(work / "daemon.log", "wb")  # noqa: SIM115 - closed below
