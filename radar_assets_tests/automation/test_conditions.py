@@ -183,3 +183,49 @@ def test_a_volume_flows_down_the_whole_chain_one_step_per_existing_upstream(defs
         _boundary_day("dupage-il", "2021-06-25"),
     }
     assert step() == {"rendered_sweeps": set(), "timeseries_summaries": set(), "clipped_packages": set()}
+
+
+CATALOG = dg.AssetKey("catalog_snapshot")
+
+
+def test_catalog_publishes_a_partition_that_landed_after_a_publish_seen_in_the_same_tick(defs, instance):
+    """The lost publish CI caught: the catalog's run finished and then rendered sweeps landed, and the
+    catalog's sensor first saw both in one tick; the publish must be requested, and only once. A dependency
+    published by the run that landed it (feed runs) must not ask for another publish."""
+    only = dg.AssetSelection.assets(CATALOG)
+
+    def tick(cursor):
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=only, cursor=cursor
+        )
+        return bool(result.get_requested_partitions(CATALOG)), result.cursor
+
+    _, cursor = tick(None)
+    requested, cursor = tick(cursor)
+    assert requested  # no snapshot yet: the first one is requested (from the second tick on)
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=CATALOG))
+    requested, cursor = tick(cursor)
+    assert not requested
+
+    _materialised(instance, RAW, ("KLOT", "2021-06-25"))
+    requested, cursor = tick(cursor)
+    assert requested  # raw scans landed: publish
+    requested, cursor = tick(cursor)
+    assert not requested  # requested once, not again while nothing new lands
+
+    # That publish ran, then the sweeps landed; the next tick sees both.
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=CATALOG))
+    _materialised(instance, SWEEPS, ("KLOT", "2021-06-25"))
+    requested, cursor = tick(cursor)
+    assert requested, "sweeps that landed after the last publish must be published"
+    requested, cursor = tick(cursor)
+    assert not requested
+
+    # A run that lands rows and then publishes them itself: nothing left to publish.
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=CATALOG))
+    requested, cursor = tick(cursor)
+    assert not requested
+    _materialised(instance, SWEEPS, ("KLOT", "2021-06-25"))
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=CATALOG))
+    requested, cursor = tick(cursor)
+    assert not requested, "rows published by the run that landed them need no second publish"

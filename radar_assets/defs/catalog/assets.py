@@ -11,8 +11,20 @@ CATALOG_POOL = "duckdb_writer"
 
 # Publish when the snapshot is missing or after any upstream partition lands; missing upstream partitions
 # are normal (most days are never materialised), so unlike ``eager()`` this does not wait for all of them.
+# "Landed after the last publish" and "landed after the last request" are two ``since``s whose trigger and
+# reset each carry their materialisation/request times, so when one tick first sees both a publish and an
+# upstream partition that landed after it, the later one wins. Dagster keeps those times only through
+# ``any_deps_match`` of ``newly_updated()`` (not through ``any_deps_updated()``, ``|`` or ``&``):
+# ``any_deps_updated().since_last_handled()`` let the publish win, and that partition was never published.
+_UPDATED = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated())
 PUBLISH_CONDITION = (
-    (dg.AutomationCondition.missing() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
+    (
+        dg.AutomationCondition.missing().since_last_handled()
+        | (
+            _UPDATED.since(dg.AutomationCondition.newly_updated())
+            & _UPDATED.since(dg.AutomationCondition.newly_requested())
+        )
+    )
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 )
