@@ -126,19 +126,19 @@ def synthetic_record(
 class _Template:
     data: bytearray
     offsets: dict[str, tuple[int, str]]  # field -> (value offset, struct format)
-    head: int = 0  # bytes up to the end of the last patched scalar
-    tail_deflated: bytes = b""  # raw deflate of data[head:], a final block, from an empty window
+    head: int  # bytes up to the end of the last patched scalar
+    tail_deflated: bytes  # raw deflate of data[head:], a final block, from an empty window
 
 
 # zlib header (deflate, 32 KiB window, fastest level; RFC 1950) of the frames SyntheticFeed.messages makes.
 _ZLIB_HEAD = b"\x78\x01"
 
 
-def _with_tail(tpl: _Template) -> _Template:
-    tpl.head = max(off + struct.calcsize(fmt) for off, fmt in tpl.offsets.values())
+def _template(data: bytearray) -> _Template:
+    offsets = _scalar_offsets(data, _PATCHED)
+    head = max(off + struct.calcsize(fmt) for off, fmt in offsets.values())
     deflate = zlib.compressobj(1, zlib.DEFLATED, -15)
-    tpl.tail_deflated = deflate.compress(bytes(tpl.data[tpl.head :])) + deflate.flush()
-    return tpl
+    return _Template(data, offsets, head, deflate.compress(bytes(data[head:])) + deflate.flush())
 
 
 def _zlib_frame(tpl: _Template) -> bytes:
@@ -210,7 +210,7 @@ class SyntheticFeed:
         for key in keys:
             size = struct.unpack_from("<i", blob, pos + 4)[0]
             data = bytearray(blob[pos : pos + size])
-            self.templates[key] = _with_tail(_Template(data, _scalar_offsets(data, _PATCHED)))
+            self.templates[key] = _template(data)
             pos += size
         self.variants = variants
         self._rng = rng
