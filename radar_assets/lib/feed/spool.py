@@ -285,7 +285,6 @@ class Spool:
         seq, off = cursor or (0, 0)
         per_hour: dict[int, int] = {}  # hour number -> records; keys made once at the end
         read = 0
-        result = None
         for s in self.segments():
             if s < seq:
                 continue
@@ -304,13 +303,11 @@ class Spool:
                 pos = end
                 if read >= max_bytes:
                     break
+            seq, off = s, pos
             if read >= max_bytes or not sealed or self.index(s).valid_end > pos:
                 # Read enough, or the segment being written (or one whose index says more is coming): stay on it.
-                result = (s, pos)
                 break
-            seq, off = s, pos
-        hours = {hour_key(h * HOUR_US): n for h, n in sorted(per_hour.items())}
-        return result or (seq, off), hours, read
+        return (seq, off), {hour_key(h * HOUR_US): n for h, n in sorted(per_hour.items())}, read
 
     # rejects ------------------------------------------------------------------------------------------
     def iter_rejects(self) -> Iterator[RejectFrame]:
