@@ -105,6 +105,18 @@ def _worked_before(instance: dg.DagsterInstance, run_id: str, moment: float) -> 
     )
 
 
+def _ran_on(instance: dg.DagsterInstance, worker_names: set[str]) -> set[str]:
+    """Partitions whose rendered_sweeps step was executed (at least once) by one of these Celery workers."""
+    out = set()
+    for record in instance.get_run_records():
+        for entry in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+            data = entry.dagster_event.engine_event_data.metadata or {}
+            if entry.dagster_event.step_key == "rendered_sweeps" and "Celery worker" in data:
+                if data["Celery worker"].value.split("@")[0] in worker_names:
+                    out.add(record.dagster_run.tags.get("dagster/partition"))
+    return out
+
+
 def _run_origin(instance: dg.DagsterInstance, run_id: str) -> str:
     """Who launched a run (backfill, sensor, re-execution), for an assertion message."""
     tags = instance.get_run_by_id(run_id).tags
@@ -241,7 +253,7 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
                 # SIGKILL a worker in the middle of a rendered_sweeps step; a supervisor restarts it.
                 # (If the step happened to finish just before the kill, try the next one.)
                 redone: set[str] = set()
-                kills: list[tuple[str, float]] = []
+                kills: list[tuple[str, str]] = []
                 killed_run = None
                 for _attempt in range(4):
                     worker_name, run_id = wait_until(
@@ -249,7 +261,7 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
                     )
                     workers[worker_name].kill()
                     killed_at = time.time()
-                    kills.append((run_id, killed_at))
+                    kills.append((run_id, worker_name))
                     workers[worker_name].start()
                     if not _worked_before(instance, run_id, killed_at):
                         killed_run = run_id
@@ -271,11 +283,12 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
                 )
 
                 # Exactly one materialisation per asset and partition, except at most two for a partition whose
-                # worker was killed: at-least-once, never a lost or partial partition. A Celery worker returns a
-                # step's events with the task's result and acknowledges the task after it, so a kill between
-                # the end of the work and the ack cannot be told from a kill mid-step by the test, and the
-                # redelivered task then records the partition a second time.
+                # step a killed worker ran: at-least-once, never a lost or partial partition. A Celery worker
+                # acknowledges a task after it, so its finished-but-unacknowledged task (and the one it was
+                # running) is redelivered when it is killed, and the step then records the partition again.
+                killed_workers = {name for _, name in kills}
                 redone |= {instance.get_run_by_id(run_id).tags["dagster/partition"] for run_id, _ in kills}
+                redone |= _ran_on(instance, killed_workers)
                 for asset in ASSETS:
                     records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
                     counts = collections.Counter(r.partition_key for r in records)
