@@ -38,6 +38,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,11 @@ WEIGHTS_VERSION = 1
 MIN_WEIGHT = 1e-12
 #: Reflectivity threshold of ``frac_ge_20dbz``.
 DBZ_THRESHOLD = 20.0
+#: Threads of the per-scan kernel: its work splits by boundary; two halve a scan's time on two cores, and
+#: more gain little on a job this short (a fraction of a millisecond) while waking each costs ~20 us.
+DEFAULT_THREADS = min(2, os.cpu_count() or 1)
+#: Below this many cells per thread the kernel runs on the calling thread alone (waking one costs more).
+MIN_CELLS_PER_THREAD = 50_000
 #: Statistic columns produced per boundary (see :func:`stats_from_histogram`).
 STAT_NAMES = (
     "count",
@@ -405,7 +411,7 @@ class ZonalIndex:
         One per boundary, in output order.
     """
 
-    def __init__(self, grid: Grid, weights: list[CellWeights]):
+    def __init__(self, grid: Grid, weights: list[CellWeights], threads: int | None = None):
         self.grid = grid
         self.n = len(weights)
         sizes = np.array([w.size for w in weights], dtype=np.int64)
@@ -432,8 +438,11 @@ class ZonalIndex:
         self._part_idx32 = self._part_idx.astype(np.int32 if small else np.int64)
         self._part_off = np.concatenate([[0], np.cumsum(np.bincount(self._part_seg, minlength=self.n))])
         self._run_start, self._run_len, self._run_off = _runs(self._whole_idx, self._whole_seg, self.n)
-        #: Use the compiled kernel when numba is importable (the numpy path gives identical results).
+        #: Use the compiled kernel when numba is importable (the numpy path gives the same results).
         self.use_kernel = True
+        self.threads = DEFAULT_THREADS if threads is None else max(1, int(threads))
+        #: Boundary ranges the kernel's threads take, of about equal numbers of cells.
+        self.chunks = _chunks(sizes, self.threads if self.indices.size >= MIN_CELLS_PER_THREAD * 2 else 1)
 
     def _base(self, ncodes: int) -> tuple[np.ndarray, np.ndarray]:
         if ncodes not in self._bases:
@@ -444,23 +453,21 @@ class ZonalIndex:
             )
         return self._bases[ncodes]
 
-    def histograms(self, codes: np.ndarray, ncodes: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(boundaries, ncodes)`` covered area (cells) and number of touched cells of each code."""
-        flat = codes.reshape(-1)
-        size = self.n * ncodes
-        kernel = _histogram_kernel() if self.use_kernel else None
-        if kernel is not None:
+    def histograms(self, codes: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(boundaries, codes)`` covered area (cells) and number of touched cells of each code.
+
+        The column of the nodata code the kernel skips (:func:`_lut_tables`) is 0.
+        """
+        codes = self._check_shape(codes)
+        lut = _full_lut(lut, codes.dtype)
+        ncodes = int(lut.size)
+        if _zonal_kernel() is not None and self.use_kernel:
             area = np.zeros((self.n, ncodes), np.float64)
             cells = np.zeros((self.n, ncodes), np.int64)
-            flat = np.ascontiguousarray(flat)
-            # uint8 codes are also read 8 at a time: a word of 8 equal codes (no echo, mostly) is one
-            # increment. Other code types take the byte path (an empty word array).
-            words = flat[: flat.size // 8 * 8].view(np.uint64) if flat.dtype == np.uint8 else _NO_WORDS
-            kernel(
-                flat, words, self._run_start, self._run_len, self._run_off, self._part_idx32, self._part_w,
-                self._part_off, area, cells,
-            )  # fmt: skip
+            self._run_kernel(codes, lut, DBZ_THRESHOLD, area, cells)
             return area, cells
+        flat = codes.reshape(-1)
+        size = self.n * ncodes
         whole_base, part_base = self._base(ncodes)
         whole = np.bincount(np.add(whole_base, np.take(flat, self._whole_idx)), minlength=size)
         key = np.add(part_base, np.take(flat, self._part_idx))
@@ -468,7 +475,12 @@ class ZonalIndex:
         area += whole
         cells = np.bincount(key, minlength=size)
         cells += whole
-        return area.reshape(self.n, ncodes), cells.reshape(self.n, ncodes)
+        area, cells = area.reshape(self.n, ncodes), cells.reshape(self.n, ncodes)
+        skip = _lut_tables(lut.tobytes(), lut.dtype.str, DBZ_THRESHOLD)[-1]
+        if skip >= 0:
+            area[:, skip] = 0.0
+            cells[:, skip] = 0
+        return area, cells
 
     def stats_codes(
         self, codes: np.ndarray, lut: np.ndarray, threshold: float = DBZ_THRESHOLD
@@ -480,25 +492,51 @@ class ZonalIndex:
         codes : numpy.ndarray
             ``(height, width)`` ``uint8``/``uint16`` codes on :attr:`grid`.
         lut : numpy.ndarray
-            Value of every code, NaN for nodata codes (``lut.size`` >= the largest code + 1).
+            Value of every code, NaN for nodata codes (codes beyond ``lut.size`` are nodata).
         """
-        if codes.shape != (self.grid.height, self.grid.width):
-            raise ValueError(
-                f"raster shape {codes.shape} is not the grid's {(self.grid.height, self.grid.width)}"
-            )
-        ncodes = int(lut.size)
-        if self.n * ncodes > 50_000_000:  # a dense histogram would be too large: decode per cell
+        codes = self._check_shape(codes)
+        lut = _full_lut(lut, codes.dtype)
+        if _zonal_kernel() is not None and self.use_kernel:
+            table = self._run_kernel(codes, lut, threshold, _NO_HIST, _NO_CELLS)
+            out = dict(zip(STAT_NAMES, table, strict=True))
+            out["cells"] = table[1].astype(np.int64)
+            return out
+        if self.n * lut.size > 50_000_000:  # a dense histogram would be too large: decode per cell
             return self.stats_values(lut[codes], threshold)
-        area, cells = self.histograms(codes, ncodes)
-        return stats_from_histogram(area, cells, lut, self.area_cells, threshold, compiled=self.use_kernel)
+        area, cells = self.histograms(codes, lut)
+        return stats_from_histogram(area, cells, lut, self.area_cells, threshold)
+
+    def _check_shape(self, raster: np.ndarray) -> np.ndarray:
+        if raster.shape != (self.grid.height, self.grid.width):
+            raise ValueError(
+                f"raster shape {raster.shape} is not the grid's {(self.grid.height, self.grid.width)}"
+            )
+        return raster
+
+    def _run_kernel(self, codes, lut, threshold, keep_area, keep_cells) -> np.ndarray:
+        """The compiled kernel over every boundary, its :attr:`chunks` on as many threads."""
+        kernel = _zonal_kernel()
+        flat = np.ascontiguousarray(codes).reshape(-1)
+        words = flat[: flat.size // 8 * 8].view(np.uint64) if flat.dtype == np.uint8 else _NO_WORDS
+        order, values, by_code, valid, ge_mask, skip = _lut_tables(lut.tobytes(), lut.dtype.str, threshold)
+        out = np.empty((len(STAT_NAMES), self.n), np.float64)
+        args = (
+            flat, words, self._run_start, self._run_len, self._run_off, self._part_idx32, self._part_w,
+            self._part_off, skip, order, values, by_code, valid, ge_mask, self.area_cells,
+        )  # fmt: skip
+        rest = [
+            _pool(len(self.chunks) - 1).submit(kernel, *args, b0, b1, out, keep_area, keep_cells)
+            for b0, b1 in self.chunks[1:]
+        ]
+        b0, b1 = self.chunks[0]
+        kernel(*args, b0, b1, out, keep_area, keep_cells)
+        for future in rest:
+            future.result()
+        return out
 
     def stats_values(self, values: np.ndarray, threshold: float = DBZ_THRESHOLD) -> dict[str, np.ndarray]:
         """Statistics of every boundary from a float raster (NaN is nodata)."""
-        if values.shape != (self.grid.height, self.grid.width):
-            raise ValueError(
-                f"raster shape {values.shape} is not the grid's {(self.grid.height, self.grid.width)}"
-            )
-        v = np.take(values.reshape(-1), self.indices).astype(np.float64)
+        v = np.take(self._check_shape(values).reshape(-1), self.indices).astype(np.float64)
         ok = np.isfinite(v)
         return stats_from_samples(
             v[ok], self.weights[ok], self.segment[ok], self.n, self.area_cells, threshold
@@ -518,10 +556,63 @@ def _runs(idx: np.ndarray, seg: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
     return idx[first].astype(np.int64), lengths.astype(np.int64), np.concatenate([[0], np.cumsum(per_seg)])
 
 
+def _chunks(sizes: np.ndarray, threads: int) -> list[tuple[int, int]]:
+    """``threads`` consecutive boundary ranges with about equal numbers of cells (none empty)."""
+    n = int(sizes.size)
+    if threads <= 1 or n <= 1:
+        return [(0, n)]
+    cum = np.cumsum(sizes)
+    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, threads) / threads, side="left") + 1
+    bounds = np.unique(np.clip(np.concatenate([[0], cuts, [n]]), 0, n))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The process's helper threads of the zonal kernel (made again after a fork: threads do not survive it)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < workers:
+            _POOL = (os.getpid(), workers, ThreadPoolExecutor(workers, thread_name_prefix="zonal"))
+        return _POOL[2]
+
+
+def _full_lut(lut: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The table extended with NaN (nodata) to every code of an integer ``dtype``: the kernel indexes its
+    counters by code without bounds checks."""
+    size = np.iinfo(dtype).max + 1 if np.issubdtype(dtype, np.integer) else lut.size
+    if lut.size >= size:
+        return lut
+    return np.concatenate([np.asarray(lut, np.float64), np.full(size - lut.size, np.nan)])
+
+
+@functools.lru_cache(maxsize=64)
+def _lut_tables(lut_bytes: bytes, dtype: str, threshold: float):
+    """The kernel's view of a code table (cached: a site's table never changes).
+
+    ``order``/``values``: valid codes in ascending value order and their values; ``by_code``, ``valid``,
+    ``ge_mask``: per code, its value (0 when nodata), 1.0 when valid, 1.0 when valid and >= threshold;
+    ``skip``: the first nodata code (-1 if none), never counted.
+    """
+    lut = np.frombuffer(lut_bytes, dtype=np.dtype(dtype)).astype(np.float64)
+    order, values = _lut_order(lut_bytes, dtype)
+    ok = np.isfinite(lut)
+    by_code = np.where(ok, lut, 0.0)
+    nodata = np.flatnonzero(~ok)
+    skip = int(nodata[0]) if nodata.size else -1
+    return order, values, by_code, ok.astype(np.float64), (ok & (by_code >= threshold)).astype(np.float64), skip
+
+
 _NO_WORDS = np.zeros(0, np.uint64)
-#: Runs ahead of the one being counted whose first and last cache lines are prefetched: a county's rows
-#: are a raster row apart, so without it every run waits for memory when the scan is not in cache.
-PREFETCH_RUNS = 8
+_prefetch = None  # set by _zonal_kernel
+_NO_HIST = np.zeros((0, 0), np.float64)
+_NO_CELLS = np.zeros((0, 0), np.int64)
+#: Runs ahead of the one being counted whose cache lines are prefetched: a county's rows are a raster row
+#: apart, so without it every run waits for memory when the scan is not in cache.
+PREFETCH_RUNS = 16
 
 
 @functools.cache
@@ -549,65 +640,115 @@ def _prefetch_intrinsic():
 
 
 @functools.cache
-def _histogram_kernel():
-    """The per-scan histogram loop compiled with numba (None when numba is not installed).
+def _zonal_kernel():
+    """The per-scan statistics of a range of boundaries in one compiled pass (None without numba).
 
-    Single-threaded, like every tool it is compared with. Per boundary: its whole cells are counted run by
-    run (sequential reads of the codes, prefetched :data:`PREFETCH_RUNS` runs ahead; uint8 codes 8 at a
-    time, a word of 8 equal codes being one increment) into four interleaved 32-bit counter rows that stay
-    in L1 (a run of one code, e.g. no echo, would otherwise serialise every increment on one memory word);
-    then its partly covered cells add their weight in index order, the order of the numpy path's
-    ``np.bincount`` (so both paths give identical histograms). Compiled once per code dtype and cached on
-    disk by numba.
+    ``kernel(flat, words, run_start, run_len, run_off, part_idx, part_w, part_off, skip, order, values,
+    by_code, valid, ge_mask, area_cells, b0, b1, out, keep_area, keep_cells)`` fills columns ``b0:b1`` of
+    ``out`` (rows in :data:`STAT_NAMES` order) with :func:`stats_from_histogram`'s definitions; when
+    ``keep_area`` has rows it also receives every boundary's histogram (area and cells per code).
+
+    Per boundary, single-threaded and without the GIL (callers split the boundaries between threads):
+
+    - whole cells, run by run: uint8 codes are read 8 at a time (``words``); the bytes of a run's first and
+      last word outside the run read as the ``skip`` code (a nodata code, never counted); a word of 8
+      ``skip`` codes (no echo, mostly) costs one comparison, a word of 8 equal codes one register add;
+      other words are counted byte by byte into four interleaved 32-bit counter rows that stay in L1 (one
+      row would serialise every increment of a repeated code on one memory word). Cache lines are
+      prefetched :data:`PREFETCH_RUNS` runs ahead. Other code types are counted byte by byte.
+    - partly covered cells add their weight in index order, alternating between two accumulators (the
+      same reason as the counter rows);
+    - the statistics: count, weighted sum and area >= threshold as masked sums over the codes, min and
+      max as the first and last code with cells in value order, p50 and p90 by one cumulative walk.
+
+    Compiled once per code dtype and cached on disk by numba. Sums run in another order than the numpy
+    path's, so the two agree to ``rtol`` 1e-12, not bit for bit; cell counts are identical.
     """
     try:
         import numba
     except ImportError:  # pragma: no cover - numba is a dependency; numpy path as a fallback
         return None
-    prefetch = _prefetch_intrinsic()
+    # A module global, not a closure cell: numba's disk cache keys a closure by its pickled cells, and the
+    # intrinsic pickles differently in every process (the kernel would compile again at every start).
+    global _prefetch
+    _prefetch = _prefetch_intrinsic()
     ahead = PREFETCH_RUNS
+    ones = np.uint64(0x0101010101010101)
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    byte = np.uint64(0xFF)
 
-    @numba.njit(cache=True, nogil=True, boundscheck=False)
-    def kernel(flat, words, run_start, run_len, run_off, part_idx, part_w, part_off, area, cells):
-        ncodes = area.shape[1]
-        c0 = np.zeros(ncodes, np.int32)
-        c1 = np.zeros(ncodes, np.int32)
-        c2 = np.zeros(ncodes, np.int32)
-        c3 = np.zeros(ncodes, np.int32)
+    # One function, no jitted helpers in its closure, for the same reason.
+    @numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc", "nsz", "contract"})
+    def kernel(
+        flat, words, run_start, run_len, run_off, part_idx, part_w, part_off, skip, order, values,
+        by_code, valid, ge_mask, area_cells, b0, b1, out, keep_area, keep_cells,
+    ):  # fmt: skip
+        nc = by_code.size
+        c0 = np.zeros(nc, np.int32)
+        c1 = np.zeros(nc, np.int32)
+        c2 = np.zeros(nc, np.int32)
+        c3 = np.zeros(nc, np.int32)
+        area = np.zeros(nc, np.float64)
+        area2 = np.zeros(nc, np.float64)
+        cells = np.zeros(nc, np.int64)
+        cells2 = np.zeros(nc, np.int64)
+        use_words = words.size > 0 and skip >= 0
+        skipword = np.uint64(max(skip, 0)) * ones
+        word_end = words.size * 8 if use_words else 0
         nruns = run_start.size
         nparts = part_idx.size
-        word_end = words.size * 8
-        byte = np.uint64(0xFF)
-        for r in range(min(ahead, nruns)):
-            prefetch(flat, run_start[r])
-            prefetch(flat, run_start[r] + run_len[r] - 1)
-        for b in range(run_off.size - 1):
+        nvals = order.size
+        nan = np.nan
+        for r in range(run_off[b0], min(run_off[b0] + ahead, nruns)):
+            _prefetch(flat, run_start[r])
+        for b in range(b0, b1):
+            cur = np.uint64(0)
+            run = 0
             for r in range(run_off[b], run_off[b + 1]):
                 if r + ahead < nruns:
-                    prefetch(flat, run_start[r + ahead])
-                    prefetch(flat, run_start[r + ahead] + run_len[r + ahead] - 1)
-                i = run_start[r]
-                stop = i + run_len[r]
-                words_stop = min(stop, word_end) // 8 * 8
-                while i < stop and (i & 7) != 0 and i < words_stop:
-                    c0[flat[i]] += 1
-                    i += 1
-                while i < words_stop:
-                    w = words[i >> 3]
-                    lo = w & byte
-                    if w == lo * np.uint64(0x0101010101010101):
-                        c1[lo] += 8
-                    else:
-                        c0[lo] += 1
-                        c1[(w >> np.uint64(8)) & byte] += 1
-                        c2[(w >> np.uint64(16)) & byte] += 1
-                        c3[(w >> np.uint64(24)) & byte] += 1
-                        c0[(w >> np.uint64(32)) & byte] += 1
-                        c1[(w >> np.uint64(40)) & byte] += 1
-                        c2[(w >> np.uint64(48)) & byte] += 1
-                        c3[w >> np.uint64(56)] += 1
-                    i += 8
-                stop4 = i + (stop - i) // 4 * 4
+                    pa = run_start[r + ahead]
+                    pe = pa + run_len[r + ahead]
+                    while pa < pe:
+                        _prefetch(flat, pa)
+                        pa += 64
+                    _prefetch(flat, pe - 1)
+                start = run_start[r]
+                stop = start + run_len[r]
+                wstop = min(stop, word_end)
+                if start < wstop:
+                    wa = start >> 3
+                    wb = (wstop - 1) >> 3
+                    head = full << np.uint64((start & 7) * 8)
+                    tail = full >> np.uint64((7 - ((wstop - 1) & 7)) * 8)
+                    for q in range(wa, wb + 1):
+                        m = full
+                        if q == wa:
+                            m &= head
+                        if q == wb:
+                            m &= tail
+                        w = (words[q] & m) | (skipword & ~m)
+                        if w == skipword:
+                            continue
+                        lo = w & byte
+                        if w == lo * ones:
+                            if lo == cur:
+                                run += 8
+                            else:
+                                c3[cur] += run
+                                cur = lo
+                                run = 8
+                        else:
+                            c0[lo] += 1
+                            c1[(w >> np.uint64(8)) & byte] += 1
+                            c2[(w >> np.uint64(16)) & byte] += 1
+                            c3[(w >> np.uint64(24)) & byte] += 1
+                            c0[(w >> np.uint64(32)) & byte] += 1
+                            c1[(w >> np.uint64(40)) & byte] += 1
+                            c2[(w >> np.uint64(48)) & byte] += 1
+                            c3[w >> np.uint64(56)] += 1
+                # Bytes not read as words: every code of other dtypes, the raster's last partial word.
+                i = max(start, word_end)
+                stop4 = i + max(stop - i, 0) // 4 * 4
                 while i < stop4:
                     c0[flat[i]] += 1
                     c1[flat[i + 1]] += 1
@@ -617,81 +758,83 @@ def _histogram_kernel():
                 while i < stop:
                     c0[flat[i]] += 1
                     i += 1
-            for i in range(part_off[b], part_off[b + 1]):
-                if i + 16 < nparts:
-                    prefetch(flat, part_idx[i + 16])
-                k = flat[part_idx[i]]
-                cells[b, k] += 1
-                area[b, k] += part_w[i]
-            for k in range(ncodes):
+            c3[cur] += run
+            for k in range(nc):
                 whole = c0[k] + c1[k] + c2[k] + c3[k]
-                if whole:
-                    cells[b, k] += whole
-                    area[b, k] += whole
-                    c0[k] = 0
-                    c1[k] = 0
-                    c2[k] = 0
-                    c3[k] = 0
-
-    return kernel
-
-
-@functools.cache
-def _stats_kernel():
-    """:func:`stats_from_histogram`'s definitions in one compiled pass per boundary (None without numba).
-
-    Sums run in value order, sequentially; the numpy fallback sums pairwise, so the two agree to the
-    last few bits (``rtol`` 1e-12), not bit for bit.
-    """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover
-        return None
-
-    @numba.njit(cache=True, nogil=True, boundscheck=False)
-    def kernel(hist, hist_cells, order, values, first_ge, area_cells, out):
-        # out rows: count, cells, coverage_fraction, mean, min, max, p50, p90, frac_ge
-        nan = np.nan
-        for b in range(hist.shape[0]):
+                cells[k] = whole
+                area[k] = whole
+                cells2[k] = 0
+                area2[k] = 0.0
+                c0[k] = 0
+                c1[k] = 0
+                c2[k] = 0
+                c3[k] = 0
+            i = part_off[b]
+            stop = part_off[b + 1]
+            while i + 1 < stop:
+                if i + 17 < nparts:
+                    _prefetch(flat, part_idx[i + 16])
+                    _prefetch(flat, part_idx[i + 17])
+                k = flat[part_idx[i]]
+                if k != skip:
+                    cells[k] += 1
+                    area[k] += part_w[i]
+                k = flat[part_idx[i + 1]]
+                if k != skip:
+                    cells2[k] += 1
+                    area2[k] += part_w[i + 1]
+                i += 2
+            if i < stop:
+                k = flat[part_idx[i]]
+                if k != skip:
+                    cells[k] += 1
+                    area[k] += part_w[i]
+            for k in range(nc):
+                area[k] += area2[k]
+                cells[k] += cells2[k]
+            if skip >= 0:
+                area[skip] = 0.0
+                cells[skip] = 0
+            if keep_area.shape[0]:
+                for k in range(nc):
+                    keep_area[b, k] = area[k]
+                    keep_cells[b, k] = cells[k]
             count = 0.0
             total = 0.0
             ge = 0.0
             ncells = 0
-            lo = -1
-            hi = -1
-            for j in range(order.size):
-                k = order[j]
-                a = hist[b, k]
-                c = hist_cells[b, k]
-                count += a
-                total += a * values[j]
-                if j >= first_ge:
-                    ge += a
-                if c > 0:
-                    ncells += c
-                    if lo < 0:
-                        lo = j
-                    hi = j
-            area = area_cells[b]
+            for k in range(nc):
+                a = area[k]
+                count += a * valid[k]
+                total += a * by_code[k]
+                ge += a * ge_mask[k]
+                ncells += cells[k] * np.int64(valid[k])
+            size = area_cells[b]
             out[0, b] = count
             out[1, b] = ncells
-            out[2, b] = count / area if area > 0 else nan
-            out[8, b] = ge / area if area > 0 else nan
+            out[2, b] = count / size if size > 0 else nan
+            out[8, b] = ge / size if size > 0 else nan
             if ncells == 0:
                 for row in range(3, 8):
                     out[row, b] = nan
                 continue
             out[3, b] = total / count
+            lo = 0
+            while cells[order[lo]] == 0:
+                lo += 1
+            hi = nvals - 1
+            while cells[order[hi]] == 0:
+                hi -= 1
             out[4, b] = values[lo]
             out[5, b] = values[hi]
             t50 = 0.5 * count * (1.0 - 1e-9)
             t90 = 0.9 * count * (1.0 - 1e-9)
-            j50 = order.size - 1
-            j90 = order.size - 1
+            j50 = hi
+            j90 = hi
             cum = 0.0
             found50 = False
-            for j in range(order.size):
-                cum += hist[b, order[j]]
+            for j in range(lo, hi + 1):
+                cum += area[order[j]]
                 if not found50 and cum >= t50:
                     j50 = j
                     found50 = True
@@ -717,7 +860,6 @@ def stats_from_histogram(
     lut: np.ndarray,
     area_cells: np.ndarray,
     threshold: float = DBZ_THRESHOLD,
-    compiled: bool = True,
 ) -> dict[str, np.ndarray]:
     """Statistics from per-code covered areas (the integer-code fast path).
 
@@ -730,19 +872,11 @@ def stats_from_histogram(
       at least ``q`` times ``count`` (no interpolation; a relative tolerance of 1e-9 absorbs rounding);
     - ``frac_ge_20dbz`` = sum of ``w`` over ``v >= threshold`` / the geometry's area in cells.
 
-    Statistics of a boundary without valid cells are NaN (``count`` 0). ``compiled`` picks the numba
-    kernel (when installed) over the numpy code; they agree to ``rtol`` 1e-12.
+    Statistics of a boundary without valid cells are NaN (``count`` 0). This is the numpy reference;
+    :meth:`ZonalIndex.stats_codes` computes the same in its compiled kernel.
     """
     n = hist.shape[0]
     order, values = _lut_order(lut.tobytes(), lut.dtype.str)
-    kernel = _stats_kernel() if compiled else None
-    if kernel is not None:
-        table = np.empty((len(STAT_NAMES), n), np.float64)
-        first = int(np.searchsorted(values, threshold, side="left"))
-        kernel(hist, hist_cells, order, values, first, np.asarray(area_cells, np.float64), table)
-        out = dict(zip(STAT_NAMES, table, strict=True))
-        out["cells"] = table[1].astype(np.int64)
-        return out
     out = _empty_stats(n)
     h = np.take(hist, order, axis=1)
     c = np.take(hist_cells, order, axis=1)
