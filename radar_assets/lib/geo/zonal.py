@@ -603,7 +603,8 @@ def _lut_tables(lut_bytes: bytes, dtype: str, threshold: float):
     by_code = np.where(ok, lut, 0.0)
     nodata = np.flatnonzero(~ok)
     skip = int(nodata[0]) if nodata.size else -1
-    return order, values, by_code, ok.astype(np.float64), (ok & (by_code >= threshold)).astype(np.float64), skip
+    ge_mask = (ok & (by_code >= threshold)).astype(np.float64)
+    return order, values, by_code, ok.astype(np.float64), ge_mask, skip
 
 
 _NO_WORDS = np.zeros(0, np.uint64)
