@@ -706,13 +706,11 @@ def _zonal_kernel():
             cur = np.uint64(0)
             run = 0
             for r in range(run_off[b], run_off[b + 1]):
-                if r + ahead < nruns:
+                if r + ahead < nruns:  # a run is 1-3 cache lines; the hardware follows longer ones
                     pa = run_start[r + ahead]
-                    pe = pa + run_len[r + ahead]
-                    while pa < pe:
-                        _prefetch(flat, pa)
-                        pa += 64
-                    _prefetch(flat, pe - 1)
+                    _prefetch(flat, pa)
+                    _prefetch(flat, pa + 64)
+                    _prefetch(flat, pa + run_len[r + ahead] - 1)
                 start = run_start[r]
                 stop = start + run_len[r]
                 wstop = min(stop, word_end)
