@@ -40,6 +40,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -456,15 +457,15 @@ class ZonalIndex:
     def histograms(self, codes: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(boundaries, codes)`` covered area (cells) and number of touched cells of each code.
 
-        The column of the nodata code the kernel skips (:func:`_lut_tables`) is 0.
+        The column of the nodata code the kernel skips (:attr:`_CodeTable.skip`) is 0.
         """
         codes = self._check_shape(codes)
-        lut = _full_lut(lut, codes.dtype)
-        ncodes = int(lut.size)
+        table = _code_table(lut, codes.dtype, DBZ_THRESHOLD)
+        ncodes = int(table.lut.size)
         if _zonal_kernel() is not None and self.use_kernel:
             area = np.zeros((self.n, ncodes), np.float64)
             cells = np.zeros((self.n, ncodes), np.int64)
-            self._run_kernel(codes, lut, DBZ_THRESHOLD, area, cells)
+            self._run_kernel(codes, table, area, cells)
             return area, cells
         flat = codes.reshape(-1)
         size = self.n * ncodes
@@ -476,10 +477,9 @@ class ZonalIndex:
         cells = np.bincount(key, minlength=size)
         cells += whole
         area, cells = area.reshape(self.n, ncodes), cells.reshape(self.n, ncodes)
-        skip = _lut_tables(lut.tobytes(), lut.dtype.str, DBZ_THRESHOLD)[-1]
-        if skip >= 0:
-            area[:, skip] = 0.0
-            cells[:, skip] = 0
+        if table.skip >= 0:
+            area[:, table.skip] = 0.0
+            cells[:, table.skip] = 0
         return area, cells
 
     def stats_codes(
@@ -495,16 +495,16 @@ class ZonalIndex:
             Value of every code, NaN for nodata codes (codes beyond ``lut.size`` are nodata).
         """
         codes = self._check_shape(codes)
-        lut = _full_lut(lut, codes.dtype)
+        table = _code_table(lut, codes.dtype, threshold)
         if _zonal_kernel() is not None and self.use_kernel:
-            table = self._run_kernel(codes, lut, threshold, _NO_HIST, _NO_CELLS)
-            out = dict(zip(STAT_NAMES, table, strict=True))
-            out["cells"] = table[1].astype(np.int64)
+            stats = self._run_kernel(codes, table, _NO_HIST, _NO_CELLS)
+            out = dict(zip(STAT_NAMES, stats, strict=True))
+            out["cells"] = stats[1].astype(np.int64)
             return out
-        if self.n * lut.size > 50_000_000:  # a dense histogram would be too large: decode per cell
-            return self.stats_values(lut[codes], threshold)
-        area, cells = self.histograms(codes, lut)
-        return stats_from_histogram(area, cells, lut, self.area_cells, threshold)
+        if self.n * table.lut.size > 50_000_000:  # a dense histogram would be too large: decode per cell
+            return self.stats_values(table.lut[codes], threshold)
+        area, cells = self.histograms(codes, table.lut)
+        return stats_from_histogram(area, cells, table.lut, self.area_cells, threshold)
 
     def _check_shape(self, raster: np.ndarray) -> np.ndarray:
         if raster.shape != (self.grid.height, self.grid.width):
@@ -513,16 +513,16 @@ class ZonalIndex:
             )
         return raster
 
-    def _run_kernel(self, codes, lut, threshold, keep_area, keep_cells) -> np.ndarray:
+    def _run_kernel(self, codes: np.ndarray, table: _CodeTable, keep_area, keep_cells) -> np.ndarray:
         """The compiled kernel over every boundary, its :attr:`chunks` on as many threads."""
         kernel = _zonal_kernel()
         flat = np.ascontiguousarray(codes).reshape(-1)
         words = flat[: flat.size // 8 * 8].view(np.uint64) if flat.dtype == np.uint8 else _NO_WORDS
-        order, values, by_code, valid, ge_mask, skip = _lut_tables(lut.tobytes(), lut.dtype.str, threshold)
         out = np.empty((len(STAT_NAMES), self.n), np.float64)
         args = (
             flat, words, self._run_start, self._run_len, self._run_off, self._part_idx32, self._part_w,
-            self._part_off, skip, order, values, by_code, valid, ge_mask, self.area_cells,
+            self._part_off, table.skip, table.order, table.values, table.by_code, table.valid, table.ge_mask,
+            self.area_cells,
         )  # fmt: skip
         rest = [
             _pool(len(self.chunks) - 1).submit(kernel, *args, b0, b1, out, keep_area, keep_cells)
@@ -580,35 +580,48 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOL[2]
 
 
-def _full_lut(lut: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """The table extended with NaN (nodata) to every code of an integer ``dtype``: the kernel indexes its
-    counters by code without bounds checks."""
-    size = np.iinfo(dtype).max + 1 if np.issubdtype(dtype, np.integer) else lut.size
-    if lut.size >= size:
-        return lut
-    return np.concatenate([np.asarray(lut, np.float64), np.full(size - lut.size, np.nan)])
+class _CodeTable(NamedTuple):
+    """A code -> value table as the kernel reads it (see :func:`_code_table`)."""
+
+    lut: np.ndarray  # float64 value of every code of the raster's dtype, NaN for nodata
+    order: np.ndarray  # valid codes in ascending value order
+    values: np.ndarray  # their values
+    by_code: np.ndarray  # value of each code, 0 when nodata
+    valid: np.ndarray  # 1.0 for valid codes, 0.0 for nodata
+    ge_mask: np.ndarray  # 1.0 for valid codes with value >= the threshold
+    skip: int  # the first nodata code (never counted), -1 if none
+
+
+def _code_table(lut: np.ndarray, code_dtype: np.dtype, threshold: float) -> _CodeTable:
+    """The kernel's view of a code table, cached: a site's table never changes."""
+    return _code_table_cached(lut.tobytes(), lut.dtype.str, np.dtype(code_dtype).str, float(threshold))
 
 
 @functools.lru_cache(maxsize=64)
-def _lut_tables(lut_bytes: bytes, dtype: str, threshold: float):
-    """The kernel's view of a code table (cached: a site's table never changes).
-
-    ``order``/``values``: valid codes in ascending value order and their values; ``by_code``, ``valid``,
-    ``ge_mask``: per code, its value (0 when nodata), 1.0 when valid, 1.0 when valid and >= threshold;
-    ``skip``: the first nodata code (-1 if none), never counted.
-    """
-    lut = np.frombuffer(lut_bytes, dtype=np.dtype(dtype)).astype(np.float64)
-    order, values = _lut_order(lut_bytes, dtype)
+def _code_table_cached(lut_bytes: bytes, lut_dtype: str, code_dtype: str, threshold: float) -> _CodeTable:
+    lut = np.frombuffer(lut_bytes, dtype=np.dtype(lut_dtype)).astype(np.float64)
+    # Every code of an integer dtype gets an entry (NaN beyond the table): the kernel indexes its counters
+    # by code without bounds checks.
+    size = np.iinfo(np.dtype(code_dtype)).max + 1
+    if lut.size < size:
+        lut = np.concatenate([lut, np.full(size - lut.size, np.nan)])
+    order, values = _lut_order(lut.tobytes(), lut.dtype.str)
     ok = np.isfinite(lut)
     by_code = np.where(ok, lut, 0.0)
     nodata = np.flatnonzero(~ok)
-    skip = int(nodata[0]) if nodata.size else -1
-    ge_mask = (ok & (by_code >= threshold)).astype(np.float64)
-    return order, values, by_code, ok.astype(np.float64), ge_mask, skip
+    return _CodeTable(
+        lut=lut,
+        order=order,
+        values=values,
+        by_code=by_code,
+        valid=ok.astype(np.float64),
+        ge_mask=(ok & (by_code >= threshold)).astype(np.float64),
+        skip=int(nodata[0]) if nodata.size else -1,
+    )
 
 
 _NO_WORDS = np.zeros(0, np.uint64)
-_prefetch = None  # set by _zonal_kernel
+_prefetch = _count_word = None  # set by _zonal_kernel
 _NO_HIST = np.zeros((0, 0), np.float64)
 _NO_CELLS = np.zeros((0, 0), np.int64)
 #: Runs ahead of the one being counted whose cache lines are prefetched: a county's rows are a raster row
@@ -669,16 +682,28 @@ def _zonal_kernel():
         import numba
     except ImportError:  # pragma: no cover - numba is a dependency; numpy path as a fallback
         return None
-    # A module global, not a closure cell: numba's disk cache keys a closure by its pickled cells, and the
-    # intrinsic pickles differently in every process (the kernel would compile again at every start).
-    global _prefetch
+    # Module globals, not closure cells: numba's disk cache keys a closure by its pickled cells, and the
+    # intrinsic and jitted helpers pickle differently in every process (the kernel would compile again at
+    # every start).
+    global _prefetch, _count_word
     _prefetch = _prefetch_intrinsic()
     ahead = PREFETCH_RUNS
-    ones = np.uint64(0x0101010101010101)
     full = np.uint64(0xFFFFFFFFFFFFFFFF)
     byte = np.uint64(0xFF)
 
-    # One function, no jitted helpers in its closure, for the same reason.
+    @numba.njit(nogil=True, boundscheck=False, inline="always")
+    def count_word(w, c0, c1, c2, c3):
+        c0[w & byte] += 1
+        c1[(w >> np.uint64(8)) & byte] += 1
+        c2[(w >> np.uint64(16)) & byte] += 1
+        c3[(w >> np.uint64(24)) & byte] += 1
+        c0[(w >> np.uint64(32)) & byte] += 1
+        c1[(w >> np.uint64(40)) & byte] += 1
+        c2[(w >> np.uint64(48)) & byte] += 1
+        c3[w >> np.uint64(56)] += 1
+
+    _count_word = count_word
+
     @numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc", "nsz", "contract"})
     def kernel(
         flat, words, run_start, run_len, run_off, part_idx, part_w, part_off, skip, order, values,
@@ -689,22 +714,21 @@ def _zonal_kernel():
         c1 = np.zeros(nc, np.int32)
         c2 = np.zeros(nc, np.int32)
         c3 = np.zeros(nc, np.int32)
-        area = np.zeros(nc, np.float64)
-        area2 = np.zeros(nc, np.float64)
-        cells = np.zeros(nc, np.int64)
-        cells2 = np.zeros(nc, np.int64)
+        part = np.zeros(nc, np.float64)
+        part2 = np.zeros(nc, np.float64)
+        pcells = np.zeros(nc, np.int32)
+        pcells2 = np.zeros(nc, np.int32)
+        area = np.empty(nc, np.float64)
+        cells = np.empty(nc, np.int64)
         use_words = words.size > 0 and skip >= 0
-        skipword = np.uint64(max(skip, 0)) * ones
+        s = np.uint64(max(skip, 0)) * np.uint64(0x0101010101010101)  # a word of 8 skip codes
         word_end = words.size * 8 if use_words else 0
         nruns = run_start.size
-        nparts = part_idx.size
         nvals = order.size
         nan = np.nan
         for r in range(run_off[b0], min(run_off[b0] + ahead, nruns)):
             _prefetch(flat, run_start[r])
         for b in range(b0, b1):
-            cur = np.uint64(0)
-            run = 0
             for r in range(run_off[b], run_off[b + 1]):
                 if r + ahead < nruns:  # a run is 1-3 cache lines; the hardware follows longer ones
                     pa = run_start[r + ahead]
@@ -719,32 +743,26 @@ def _zonal_kernel():
                     wb = (wstop - 1) >> 3
                     head = full << np.uint64((start & 7) * 8)
                     tail = full >> np.uint64((7 - ((wstop - 1) & 7)) * 8)
-                    for q in range(wa, wb + 1):
-                        m = full
-                        if q == wa:
-                            m &= head
-                        if q == wb:
-                            m &= tail
-                        w = (words[q] & m) | (skipword & ~m)
-                        if w == skipword:
-                            continue
-                        lo = w & byte
-                        if w == lo * ones:
-                            if lo == cur:
-                                run += 8
-                            else:
-                                c3[cur] += run
-                                cur = lo
-                                run = 8
-                        else:
-                            c0[lo] += 1
-                            c1[(w >> np.uint64(8)) & byte] += 1
-                            c2[(w >> np.uint64(16)) & byte] += 1
-                            c3[(w >> np.uint64(24)) & byte] += 1
-                            c0[(w >> np.uint64(32)) & byte] += 1
-                            c1[(w >> np.uint64(40)) & byte] += 1
-                            c2[(w >> np.uint64(48)) & byte] += 1
-                            c3[w >> np.uint64(56)] += 1
+                    if wa == wb:
+                        head &= tail
+                    w = (words[wa] & head) | (s & ~head)
+                    if w != s:
+                        _count_word(w, c0, c1, c2, c3)
+                    q = wa + 1
+                    while q + 4 <= wb:  # 4 words of skip codes (no echo, mostly) in one test
+                        if (words[q] ^ s) | (words[q + 1] ^ s) | (words[q + 2] ^ s) | (words[q + 3] ^ s):
+                            for j in range(q, q + 4):
+                                if words[j] != s:
+                                    _count_word(words[j], c0, c1, c2, c3)
+                        q += 4
+                    while q < wb:
+                        if words[q] != s:
+                            _count_word(words[q], c0, c1, c2, c3)
+                        q += 1
+                    if wb > wa:
+                        w = (words[wb] & tail) | (s & ~tail)
+                        if w != s:
+                            _count_word(w, c0, c1, c2, c3)
                 # Bytes not read as words: every code of other dtypes, the raster's last partial word.
                 i = max(start, word_end)
                 stop4 = i + max(stop - i, 0) // 4 * 4
@@ -757,57 +775,52 @@ def _zonal_kernel():
                 while i < stop:
                     c0[flat[i]] += 1
                     i += 1
-            c3[cur] += run
-            for k in range(nc):
-                whole = c0[k] + c1[k] + c2[k] + c3[k]
-                cells[k] = whole
-                area[k] = whole
-                cells2[k] = 0
-                area2[k] = 0.0
-                c0[k] = 0
-                c1[k] = 0
-                c2[k] = 0
-                c3[k] = 0
             i = part_off[b]
             stop = part_off[b + 1]
             while i + 1 < stop:
-                if i + 17 < nparts:
-                    _prefetch(flat, part_idx[i + 16])
-                    _prefetch(flat, part_idx[i + 17])
                 k = flat[part_idx[i]]
                 if k != skip:
-                    cells[k] += 1
-                    area[k] += part_w[i]
+                    pcells[k] += 1
+                    part[k] += part_w[i]
                 k = flat[part_idx[i + 1]]
                 if k != skip:
-                    cells2[k] += 1
-                    area2[k] += part_w[i + 1]
+                    pcells2[k] += 1
+                    part2[k] += part_w[i + 1]
                 i += 2
             if i < stop:
                 k = flat[part_idx[i]]
                 if k != skip:
-                    cells[k] += 1
-                    area[k] += part_w[i]
-            for k in range(nc):
-                area[k] += area2[k]
-                cells[k] += cells2[k]
-            if skip >= 0:
-                area[skip] = 0.0
-                cells[skip] = 0
-            if keep_area.shape[0]:
-                for k in range(nc):
-                    keep_area[b, k] = area[k]
-                    keep_cells[b, k] = cells[k]
+                    pcells[k] += 1
+                    part[k] += part_w[i]
+            # Histogram of the boundary, its sums, and the counters zeroed for the next boundary.
             count = 0.0
             total = 0.0
             ge = 0.0
             ncells = 0
             for k in range(nc):
-                a = area[k]
+                whole = c0[k] + c1[k] + c2[k] + c3[k]
+                a = whole + (part[k] + part2[k])
+                c = np.int64(whole + pcells[k] + pcells2[k])
+                area[k] = a
+                cells[k] = c
                 count += a * valid[k]
                 total += a * by_code[k]
                 ge += a * ge_mask[k]
-                ncells += cells[k] * np.int64(valid[k])
+                ncells += c * np.int64(valid[k])
+            c0[:] = 0
+            c1[:] = 0
+            c2[:] = 0
+            c3[:] = 0
+            part[:] = 0.0
+            part2[:] = 0.0
+            pcells[:] = 0
+            pcells2[:] = 0
+            if skip >= 0:
+                area[skip] = 0.0
+                cells[skip] = 0
+            if keep_area.shape[0]:
+                keep_area[b, :] = area
+                keep_cells[b, :] = cells
             size = area_cells[b]
             out[0, b] = count
             out[1, b] = ncells
