@@ -55,9 +55,12 @@ WEIGHTS_VERSION = 1
 MIN_WEIGHT = 1e-12
 #: Reflectivity threshold of ``frac_ge_20dbz``.
 DBZ_THRESHOLD = 20.0
-#: Threads of the per-scan kernel: its work splits by boundary; two halve a scan's time on two cores, and
-#: more gain little on a job this short (a fraction of a millisecond) while waking each costs ~20 us.
-DEFAULT_THREADS = min(2, os.cpu_count() or 1)
+#: Threads of the per-scan kernel (its boundaries split between them): on the 2-core machines a second one
+#: takes 25-40% off a scan (bench/zonal.py, ``ours_1thread_per_scan_ms``); more would gain little on a job
+#: this short (a fraction of a millisecond) while waking each costs tens of microseconds.
+DEFAULT_THREADS = min(
+    2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+)
 #: Below this many cells per thread the kernel runs on the calling thread alone (waking one costs more).
 MIN_CELLS_PER_THREAD = 50_000
 #: Statistic columns produced per boundary (see :func:`stats_from_histogram`).
