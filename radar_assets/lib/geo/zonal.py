@@ -668,15 +668,16 @@ def _zonal_kernel():
     Per boundary, single-threaded and without the GIL (callers split the boundaries between threads):
 
     - whole cells, run by run: uint8 codes are read 8 at a time (``words``); the bytes of a run's first and
-      last word outside the run read as the ``skip`` code (a nodata code, never counted); a word of 8
-      ``skip`` codes (no echo, mostly) costs one comparison, a word of 8 equal codes one register add;
-      other words are counted byte by byte into four interleaved 32-bit counter rows that stay in L1 (one
-      row would serialise every increment of a repeated code on one memory word). Cache lines are
-      prefetched :data:`PREFETCH_RUNS` runs ahead. Other code types are counted byte by byte.
-    - partly covered cells add their weight in index order, alternating between two accumulators (the
-      same reason as the counter rows);
-    - the statistics: count, weighted sum and area >= threshold as masked sums over the codes, min and
-      max as the first and last code with cells in value order, p50 and p90 by one cumulative walk.
+      last word outside the run read as the ``skip`` code (a nodata code, never counted); 4 words of
+      ``skip`` codes (no echo, mostly) cost one test; other words are counted byte by byte into four
+      interleaved 32-bit counter rows that stay in L1 (one row would serialise every increment of a repeated
+      code on one memory word). Cache lines are prefetched :data:`PREFETCH_RUNS` runs ahead. Other code
+      types are counted byte by byte.
+    - partly covered cells add their weight in index order into their own counters, alternating between
+      two (the same reason as the counter rows);
+    - one pass over the codes builds the boundary's histogram, its masked sums (count, weighted sum, area
+      >= threshold) and zeroes the counters for the next boundary; min and max are the first and last code
+      with cells in value order, p50 and p90 come from one cumulative walk.
 
     Compiled once per code dtype and cached on disk by numba. Sums run in another order than the numpy
     path's, so the two agree to ``rtol`` 1e-12, not bit for bit; cell counts are identical.
