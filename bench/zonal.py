@@ -1,7 +1,7 @@
 """Benchmark: zonal statistics of the 102 Illinois counties over T KLOT reflectivity scans.
 
 Usage: ``python bench/zonal.py [--scans 100] [--exactextract-scans 10] [--extractrs-scans 20]
-[--rasterstats-scans 2] [--rasterstats-cog-scans 2]``
+[--rasterstats-scans N (default: one per volume)] [--rasterstats-cog-scans 2]``
 
 Inputs: the lowest reflectivity sweep of every real KLOT volume in ``../shared/data/level2/KLOT``, rendered
 to the platform's value COG (2048 px, EPSG:3857, uint8 codes with scale/offset) and read back; the list is
@@ -35,12 +35,13 @@ rasterstats then summarises the COG's codes (it does not apply scale/offset); th
 are linear in the codes, so that changes nothing of the work. ``vs_rasterstats`` (the issue's figure) is
 the in-memory comparison above. ``ours_after_decode_per_scan_ms`` is ours' statistics alone in that loop,
 right after :func:`~radar_assets.lib.geo.zonal.read_cog` decoded the scan, as ``timeseries_summaries`` runs
-them (the scan's codes then come from the CPU caches, not memory); ``vs_rasterstats_after_decode`` compares
-it with rasterstats in memory.
+them (measured, it is no faster than ``ours_per_scan_ms``: the decode's 4 MB leave the covered bytes in no
+closer cache); ``vs_rasterstats_after_decode`` compares it with rasterstats in memory.
 
 ``covered_bytes`` is the 64-byte lines of a scan that the counties' cells touch and ``memory_read_gbps`` how
 fast this machine streams a scan from memory (numpy's max over the rows the counties span, the scans
-cycling as ours sees them): together a floor under ours' per-scan time.
+cycling as ours sees them): together a floor under ours' per-scan time, and a measure of how far from it
+ours is (it is the work per cell, not memory, that takes the time).
 
 Prints one JSON line; ``vs_*`` = the tool's per-scan time / ours; ``max_abs_diff_mean`` is the largest
 difference of the mean (dBZ) between ours and exactextract over every county and compared scan.
