@@ -110,15 +110,12 @@ def time_ours(scans, geoms_wkb, threads=None):
     return first, times, results, indexes
 
 
-def memory_floor(scans, geoms_wkb):
+def memory_floor(scans, index):
     """How fast this machine streams a scan from memory (GB/s, the scans cycling as ours sees them: numpy's
-    max over the rows the counties span), and how many 64-byte lines of a scan the counties' cells touch."""
+    max over the rows the counties of ``index`` span), and how many 64-byte lines of a scan their cells
+    touch."""
     import numpy as np
 
-    from radar_assets.lib.geo.zonal import WeightCache, ZonalIndex
-
-    grid = scans[0].grid
-    index = ZonalIndex(grid, [WeightCache().get(grid, wkb) for wkb in geoms_wkb])
     lo, hi = int(index.indices.min()), int(index.indices.max()) + 1
     times = []
     for raster in scans:
@@ -170,7 +167,6 @@ def main() -> None:
     scans = [sources[i % len(sources)][1] for i in range(args.scans)]
     decoded = {id(r): np.where(np.isfinite(v := r.values()), v, NODATA) for _, r in sources}
 
-    read_gbps, covered_lines = memory_floor(scans, geoms_wkb)
     ours_first, ours_times, ours_results, indexes = time_ours(scans, geoms_wkb)
     ours_ms = statistics.median(ours_times) * 1000 if ours_times else ours_first * 1000
     _, one_times, one_results, _ = time_ours(scans, geoms_wkb, threads=1)
@@ -180,6 +176,7 @@ def main() -> None:
             np.testing.assert_array_equal(a[name], b[name])
     if args.rasterstats_scans is None:
         args.rasterstats_scans = len(sources)
+    read_gbps, covered_lines = memory_floor(scans, indexes[scans[0].grid])
 
     # exactextract
     import exactextract

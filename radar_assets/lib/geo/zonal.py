@@ -56,7 +56,7 @@ MIN_WEIGHT = 1e-12
 #: Reflectivity threshold of ``frac_ge_20dbz``.
 DBZ_THRESHOLD = 20.0
 #: Threads of the per-scan kernel (its boundaries split between them): on the 2-vCPU machines a second one
-#: takes 6-26% off a scan (bench/zonal.py, ``ours_1thread_per_scan_ms``); more would gain little on a job
+#: takes 6-33% off a scan (bench/zonal.py, ``ours_1thread_per_scan_ms``); more would gain little on a job
 #: this short (a fraction of a millisecond) while waking each costs tens of microseconds.
 DEFAULT_THREADS = min(
     2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
