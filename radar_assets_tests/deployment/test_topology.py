@@ -106,12 +106,13 @@ def _worked_before(instance: dg.DagsterInstance, run_id: str, moment: float) -> 
 
 
 def _ran_on(instance: dg.DagsterInstance, worker_names: set[str]) -> set[str]:
-    """Partitions whose rendered_sweeps step was executed (at least once) by one of these Celery workers."""
+    """Partitions with a step (either asset's: a killed worker may also hold the other asset's finished but
+    unacknowledged task) executed at least once by one of these Celery workers."""
     out = set()
     for record in instance.get_run_records():
         for entry in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
             data = entry.dagster_event.engine_event_data.metadata or {}
-            if entry.dagster_event.step_key == "rendered_sweeps" and "Celery worker" in data:
+            if entry.dagster_event.step_key in ASSETS and "Celery worker" in data:
                 if data["Celery worker"].value.split("@")[0] in worker_names:
                     out.add(record.dagster_run.tags.get("dagster/partition"))
     return out

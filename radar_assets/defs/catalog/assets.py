@@ -97,13 +97,13 @@ def publish_if_last_of_backfill(
     with open(cat.snapshot_dir / ".backfill-runs.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            instance.add_run_tags(context.run_id, {ROWS_WRITTEN_TAG: "true"})
+            instance.add_run_tags(context.run.run_id, {ROWS_WRITTEN_TAG: "true"})
             runs = instance.get_runs(
                 filters=dg.RunsFilter(tags={_BACKFILL_TAG: backfill}, statuses=_UNFINISHED)
             )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    writing = [r.run_id for r in runs if r.run_id != context.run_id and ROWS_WRITTEN_TAG not in r.tags]
+    writing = [r.run_id for r in runs if r.run_id != context.run.run_id and ROWS_WRITTEN_TAG not in r.tags]
     if writing:
         context.log.info(
             f"{len(writing)} other run(s) of backfill {backfill} still writing: the last one publishes"
