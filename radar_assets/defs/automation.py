@@ -24,11 +24,12 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
+from radar_assets.defs.catalog.assets import CATALOG_SNAPSHOT
 from radar_assets.defs.partitions import Partitions
 
 AUTOMATION_SENSOR = "pipeline_automation_sensor"
 SITE_DAY_JOB = "site_day_pipeline_job"
-CATALOG_KEY = dg.AssetKey("catalog_snapshot")
+CATALOG_KEY = dg.AssetKey(CATALOG_SNAPSHOT)
 
 
 def downstream_condition(ignore: Iterable[str | dg.AssetKey] = ()) -> dg.AutomationCondition:

@@ -74,6 +74,10 @@ class ObjectStore:
         raise NotImplementedError
 
 
+#: A concurrent delete may prune the folder a put has just made; the put makes it again this many times.
+_MKDIR_ATTEMPTS = 8
+
+
 @dataclass
 class LocalStore(ObjectStore):
     root: Path
@@ -87,8 +91,14 @@ class LocalStore(ObjectStore):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        for attempt in range(_MKDIR_ATTEMPTS):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+                break
+            except (FileNotFoundError, FileExistsError):  # a delete pruned a folder while we made it
+                if attempt == _MKDIR_ATTEMPTS - 1:
+                    raise
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -112,7 +122,17 @@ class LocalStore(ObjectStore):
         return self._path(key).stat().st_size
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Prune the folders this leaves empty (retention would otherwise leave one per site and day behind
+        # for every listing to walk); a folder another writer fills meanwhile is not empty and stays.
+        for folder in path.parents:
+            if folder == self.root:
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     def list_objects(self, prefix: str = "", start_after: str | None = None) -> Iterator[tuple[str, int]]:
         # Read only what the prefix can name: the entries of its deepest directory that start with its last

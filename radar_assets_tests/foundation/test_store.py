@@ -1,4 +1,5 @@
 import os
+import threading
 
 import pytest
 
@@ -66,3 +67,45 @@ def test_listing_a_prefix_that_ends_mid_name_reads_only_matching_entries(tmp_pat
     assert [k for k, _ in store.list_objects("KLOT_N0Q_2024_05_01_", start_after=wanted[0])] == sorted(
         wanted
     )[1:]
+
+
+def test_delete_prunes_the_folders_it_empties_and_nothing_else(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("a/b/c.bin", b"1")
+    store.put_bytes("a/d.bin", b"2")
+    store.delete("a/b/c.bin")
+    assert not (store.root / "a" / "b").exists()
+    assert (store.root / "a").is_dir(), "a folder that still holds an object is kept"
+    store.delete("a/d.bin")
+    assert not (store.root / "a").exists()
+    assert store.root.is_dir(), "the store's root is never pruned"
+    store.delete("a/d.bin")  # deleting what is gone is a no-op
+    assert list(store.list_keys()) == []
+
+
+def test_puts_survive_deletes_pruning_their_folder(tmp_path):
+    """A put and a delete in the same folder, racing: each put lands although the folder it made may be
+    pruned by the other thread's delete before the put writes into it."""
+    store = LocalStore(tmp_path)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def churn():
+        try:
+            while not stop.is_set():
+                store.put_bytes("x/y/churn.bin", b"c")
+                store.delete("x/y/churn.bin")
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        for i in range(2000):
+            store.put_bytes("x/y/kept.bin", b"%d" % i)
+            assert store.get_bytes("x/y/kept.bin") == b"%d" % i
+            store.delete("x/y/kept.bin")
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors

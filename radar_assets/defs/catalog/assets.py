@@ -6,7 +6,9 @@ from collections.abc import Collection, Sequence
 import dagster as dg
 
 from radar_assets.defs.catalog.resources import CatalogResource
+from radar_assets.defs.runs import UNFINISHED
 
+CATALOG_SNAPSHOT = "catalog_snapshot"
 CATALOG_POOL = "duckdb_writer"
 
 # Publish when the snapshot is missing or after any upstream partition lands; missing upstream partitions
@@ -32,7 +34,7 @@ PUBLISH_CONDITION = (
 
 def build_catalog_snapshot(deps: Sequence[dg.AssetsDefinition | dg.AssetKey | str]) -> dg.AssetsDefinition:
     @dg.asset(
-        name="catalog_snapshot",
+        name=CATALOG_SNAPSHOT,
         deps=list(deps),
         group_name="catalog",
         kinds={"duckdb"},
@@ -58,12 +60,6 @@ def build_catalog_snapshot(deps: Sequence[dg.AssetsDefinition | dg.AssetKey | st
 #: Run tag set by a backfill run once its catalog rows are written (see :func:`publish_if_last_of_backfill`).
 ROWS_WRITTEN_TAG = "radar-assets/catalog-rows-written"
 _BACKFILL_TAG = "dagster/backfill"
-_UNFINISHED = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def publish_if_last_of_backfill(
@@ -99,7 +95,7 @@ def publish_if_last_of_backfill(
         try:
             instance.add_run_tags(context.run.run_id, {ROWS_WRITTEN_TAG: "true"})
             runs = instance.get_runs(
-                filters=dg.RunsFilter(tags={_BACKFILL_TAG: backfill}, statuses=_UNFINISHED)
+                filters=dg.RunsFilter(tags={_BACKFILL_TAG: backfill}, statuses=UNFINISHED)
             )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -116,7 +112,7 @@ def publish_if_last_of_backfill(
 
 catalog_automation_sensor = dg.AutomationConditionSensorDefinition(
     "catalog_automation_sensor",
-    target=dg.AssetSelection.assets("catalog_snapshot"),
+    target=dg.AssetSelection.assets(CATALOG_SNAPSHOT),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
     description="Evaluates catalog_snapshot's automation condition: publish after upstream partitions land.",

@@ -22,22 +22,18 @@ import time
 
 import dagster as dg
 
+from radar_assets.defs.catalog.assets import CATALOG_SNAPSHOT
 from radar_assets.defs.echoes.assets import EXACTLY_ONCE, GAPS, LIVE_ECHOES, REJECTS
 from radar_assets.defs.echoes.checks import LISTENER_HEARTBEAT
 from radar_assets.defs.echoes.resources import FeedSpoolResource
 from radar_assets.defs.partitions import Partitions
+from radar_assets.defs.runs import RUNNING, WAITING
 from radar_assets.lib.partitions import HOUR_US, hour_key, hour_start_us
 from radar_assets.settings import Settings
-
-CATALOG_SNAPSHOT = "catalog_snapshot"  # published by the feed's runs too when feed.publish_in_runs
 
 MAX_BYTES_PER_TICK = 256 << 20
 HEARTBEAT_REPORT_SECONDS = 300
 FAMILY_TAG = "radar-assets/family"
-# A run that has not begun executing yet reads the spool when it does: new records need no other run.
-WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
-RUNNING = [dg.DagsterRunStatus.STARTED]
-ACTIVE = WAITING + RUNNING
 
 
 def _run_state(context: dg.SensorEvaluationContext, hour: str) -> str | None:

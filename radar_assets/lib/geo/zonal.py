@@ -448,6 +448,10 @@ class ZonalIndex:
         #: Boundary ranges the kernel's threads take, of about equal numbers of cells.
         self.chunks = _chunks(sizes, self.threads if self.indices.size >= MIN_CELLS_PER_THREAD * 2 else 1)
 
+    @property
+    def _kernel_on(self) -> bool:
+        return self.use_kernel and _zonal_kernel() is not None
+
     def _base(self, ncodes: int) -> tuple[np.ndarray, np.ndarray]:
         if ncodes not in self._bases:
             # intp keys: np.bincount would otherwise cast a narrower key array (one more pass).
@@ -465,7 +469,7 @@ class ZonalIndex:
         codes = self._check_shape(codes)
         table = _code_table(lut, codes.dtype, DBZ_THRESHOLD)
         ncodes = int(table.lut.size)
-        if _zonal_kernel() is not None and self.use_kernel:
+        if self._kernel_on:
             area = np.zeros((self.n, ncodes), np.float64)
             cells = np.zeros((self.n, ncodes), np.int64)
             self._run_kernel(codes, table, area, cells)
@@ -499,7 +503,7 @@ class ZonalIndex:
         """
         codes = self._check_shape(codes)
         table = _code_table(lut, codes.dtype, threshold)
-        if _zonal_kernel() is not None and self.use_kernel:
+        if self._kernel_on:
             stats = self._run_kernel(codes, table, _NO_HIST, _NO_CELLS)
             out = dict(zip(STAT_NAMES, stats, strict=True))
             out["cells"] = stats[1].astype(np.int64)
