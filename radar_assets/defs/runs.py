@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-#: Launched and not executing yet: such a run reads its inputs when it begins, so new input needs no other run.
+#: Launched and not executing yet.
 WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 RUNNING = [dg.DagsterRunStatus.STARTED]
 UNFINISHED = WAITING + RUNNING

@@ -77,6 +77,12 @@ _PAST_THE_WORK = (
 )
 
 
+def _celery_worker(event: dg.DagsterEvent) -> str | None:
+    """The worker named by a step's "executing in a Celery worker" engine event (None for other events)."""
+    data = event.engine_event_data.metadata if event.is_engine_event else None
+    return data["Celery worker"].value.split("@")[0] if data and "Celery worker" in data else None
+
+
 def _running_step(instance: dg.DagsterInstance) -> tuple[str, str] | None:
     """(worker name, run id) of a rendered_sweeps step a worker has started and not finished, if any."""
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
@@ -86,9 +92,8 @@ def _running_step(instance: dg.DagsterInstance) -> tuple[str, str] | None:
             event = entry.dagster_event
             if event is None or event.step_key != "rendered_sweeps":
                 continue
-            data = event.engine_event_data.metadata if event.is_engine_event else {}
-            if data and "Celery worker" in data:
-                started[event.step_key] = data["Celery worker"].value.split("@")[0]
+            if worker := _celery_worker(event):
+                started[event.step_key] = worker
             elif event.event_type in _PAST_THE_WORK:
                 started.pop(event.step_key, None)
         for worker in started.values():
@@ -111,10 +116,8 @@ def _ran_on(instance: dg.DagsterInstance, worker_names: set[str]) -> set[str]:
     out = set()
     for record in instance.get_run_records():
         for entry in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-            data = entry.dagster_event.engine_event_data.metadata or {}
-            if entry.dagster_event.step_key in ASSETS and "Celery worker" in data:
-                if data["Celery worker"].value.split("@")[0] in worker_names:
-                    out.add(record.dagster_run.tags.get("dagster/partition"))
+            if entry.dagster_event.step_key in ASSETS and _celery_worker(entry.dagster_event) in worker_names:
+                out.add(record.dagster_run.tags.get("dagster/partition"))
     return out
 
 
@@ -310,8 +313,7 @@ def test_backfill_survives_daemon_and_worker_kills(tmp_path, monkeypatch):
                 # The killed worker's task was redelivered (acks late) and its step ran again to success.
                 executions = [
                     e for e in instance.all_logs(killed_run, of_type=dg.DagsterEventType.ENGINE_EVENT)
-                    if e.dagster_event.step_key == "rendered_sweeps"
-                    and "Celery worker" in (e.dagster_event.engine_event_data.metadata or {})
+                    if e.dagster_event.step_key == "rendered_sweeps" and _celery_worker(e.dagster_event)
                 ]  # fmt: skip
                 assert len(executions) >= 2, [e.message for e in executions]
                 assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.SUCCESS

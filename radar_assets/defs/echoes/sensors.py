@@ -40,6 +40,7 @@ def _run_state(context: dg.SensorEvaluationContext, hour: str) -> str | None:
     """``"waiting"`` when a feed run of ``hour`` is queued or starting, else ``"running"`` when one is
     executing, else None."""
     tags = {FAMILY_TAG: "live_echoes", "dagster/partition": hour}
+    # A waiting run reads the spool when it begins executing: new records need no other run.
     for state, statuses in (("waiting", WAITING), ("running", RUNNING)):
         if context.instance.get_run_records(filters=dg.RunsFilter(statuses=statuses, tags=tags), limit=1):
             return state
